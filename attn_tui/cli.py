@@ -1,0 +1,120 @@
+"""The `attn-tui` command: flags set the starting state; `--json` computes once and prints."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn, Sequence
+
+from attn_tui import __version__
+from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError, field_problems, parse_field
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one `error: …` line on stderr and exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(message)
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line and exit 2: the CLI's only way to refuse input."""
+    line = " ".join(str(message).split())  # one line, whatever the message held
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
+    raise SystemExit(EXIT_USAGE)
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="attn-tui",
+        description="Watch self-attention being computed, step by step, and change anything.",
+        epilog="With no mode flag, opens the explorer in this terminal.",
+    )
+    parser.add_argument("--version", action="version", version=f"attn-tui {__version__}")
+    state = parser.add_argument_group("starting state (defaults are the seed notebook's)")
+    helps = {
+        "prompt": "the text; words are split on whitespace",
+        "seed": "seed of every random number",
+        "vocab_size": "rows of the embedding table",
+        "d_model": "embedding width d",
+        "d_k": "query/key width (d_q = d_k)",
+        "d_v": "value width",
+        "heads": "attention heads; must divide d_k and d_v",
+        "temperature": "divides the scaled scores before the softmax",
+        "vocab_mode": "seed: the notebook's ids (they skip numbers); dense: 0..n-1",
+    }
+    for field, text in helps.items():
+        default = getattr(DEFAULTS, field)
+        state.add_argument(_flag(field), dest=field, metavar=field.upper(), default=None,
+                           help=f"{text} (default: {default!r})")
+    state.add_argument("--causal", dest="causal", action=argparse.BooleanOptionalAction, default=None,
+                       help="mask keys after the query (default: off)")
+    modes = parser.add_argument_group("modes")
+    modes.add_argument("--json", action="store_true",
+                       help="compute once, print the result as one JSON object, exit")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> AttentionConfig:
+    """The config the flags ask for; any bad value exits 2 with one line naming the flag."""
+    values = {}
+    for field in FIELD_NAMES:
+        raw = getattr(args, field, None)
+        if raw is None:
+            continue
+        if isinstance(raw, bool):
+            values[field] = raw
+            continue
+        try:
+            values[field] = parse_field(field, raw)
+        except ConfigError as error:
+            fail(f"{_flag(error.field)}: {error}")
+    config = DEFAULTS.replace(**values)
+    problems = field_problems(config)
+    if problems:
+        fail(f"{_flag(problems[0].field)}: {problems[0]}")
+    return config
+
+
+def run_json(config: AttentionConfig) -> int:
+    from attn_tui import runtime
+
+    runtime.configure_torch()
+    from attn_tui.attention import compute
+    from attn_tui.serialize import dumps, result_to_dict
+
+    text = dumps(result_to_dict(compute(config)))
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config = config_from_args(args)
+    try:
+        if args.json:
+            return run_json(config)
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
+        from attn_tui.app import AttnApp
+
+        app = AttnApp(config=config)
+        app.run()
+        return app.return_code or 0
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`attn-tui --json | head`): nothing left to say to anyone.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
