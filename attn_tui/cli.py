@@ -57,9 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"{text} (default: {default!r})")
     state.add_argument("--causal", dest="causal", action=argparse.BooleanOptionalAction, default=None,
                        help="mask keys after the query (default: off)")
+    state.add_argument("--model", choices=("toy", "minilm", "smollm2"), default="toy",
+                       help="toy: the notebook pipeline (default); minilm, smollm2: real pretrained "
+                            "heads (needs the models extra, see README)")
     modes = parser.add_argument_group("modes")
     modes.add_argument("--json", action="store_true",
                        help="compute once, print the result as one JSON object, exit")
+    modes.add_argument("--export-script", metavar="FILE",
+                       help="write a standalone Python script that recomputes this state, exit")
+    modes.add_argument("--serve", action="store_true",
+                       help="serve the explorer to a web browser (needs the web extra)")
+    modes.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default: 127.0.0.1)")
+    modes.add_argument("--port", type=int, default=8000, help="--serve: port (default: 8000)")
     return parser
 
 
@@ -102,13 +111,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = config_from_args(args)
     try:
+        if args.json and args.model != "toy":
+            from attn_tui.models import cli_json
+
+            return cli_json(args.model, config.prompt)
         if args.json:
             return run_json(config)
+        if args.export_script:
+            from attn_tui.export import write_script_cli
+
+            return write_script_cli(config, args.export_script)
+        if args.serve:
+            from attn_tui.serve import serve
+
+            return serve(args.host, args.port, config, model=args.model)
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         from attn_tui.app import AttnApp
 
-        app = AttnApp(config=config)
+        app = AttnApp(config=config, model=args.model)
         app.run()
         return app.return_code or 0
     except KeyboardInterrupt:
