@@ -185,12 +185,18 @@ def npz_arrays(result: Any) -> dict[str, np.ndarray]:
     import numpy as np
 
     if _is_model(result):
-        return {
+        arrays = {
             "model": np.array(result.model),
             "tokens": np.array(list(result.tokens), dtype=np.str_),
             "token_ids": np.asarray(list(result.token_ids), dtype=np.int64),
             "attentions": _numpy(result.attentions),
         }
+        # The rest of a model result, when it has it: the tensors the attentions came from.
+        for name in ("prompt", "special", "embeddings", "queries", "keys", "scale", "causal"):
+            if hasattr(result, name):
+                value = getattr(result, name)
+                arrays[name] = _numpy(value) if hasattr(value, "detach") else np.array(value)
+        return arrays
     from attn_tui.serialize import MATRICES
 
     config = result.config
@@ -211,7 +217,8 @@ def export_npz(result: Any, directory: Path | str, *, overwrite: bool = False) -
     """Write every matrix of the result (named as in the JSON) to `attn-result.npz`.
 
     Also `words`, `token_ids`, `vocab_words`/`vocab_ids`, `prompt` and `config` (a JSON string);
-    for a real model: `model`, `tokens`, `token_ids`, `attentions` (layers, heads, T, T).
+    for a real model: `model`, `tokens`, `token_ids`, `attentions` (layers, heads, T, T), and
+    `prompt`, `special`, `embeddings`, `queries`, `keys`, `scale`, `causal`.
     """
     import numpy as np
 

@@ -1,0 +1,505 @@
+"""The explorer: prompt and settings in, every stage of self-attention on screen, recomputed live.
+
+Torch is imported by the compute worker, never here, so the first frame comes before it loads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Checkbox, Footer, Input, Select, Static
+
+from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError, field_problems, parse_field
+from attn_tui.display import printable
+from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
+from attn_tui.widgets.heads import HeadsOverview
+from attn_tui.widgets.help import HelpScreen
+from attn_tui.widgets.inspector import Inspector
+from attn_tui.widgets.matrix import Legend, MatrixView
+from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel, field_text
+from attn_tui.widgets.tokens import TokenIds, VocabMap
+
+if TYPE_CHECKING:
+    from attn_tui.attention import AttentionResult
+
+MIN_WIDTH, MIN_HEIGHT = 40, 12
+"""Below this the app shows a 'terminal too small' notice instead of its panes."""
+WIDE_WIDTH, WIDE_HEIGHT = 110, 32
+"""From this size up every pane is on screen at once; below, the panes stack and scroll."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    generation: int
+    config: AttentionConfig
+
+
+class ResultComputed(Message):
+    """The compute worker finished a request."""
+
+    def __init__(self, generation: int, result: AttentionResult, seconds: float) -> None:
+        super().__init__()
+        self.generation = generation
+        self.result = result
+        self.seconds = seconds
+
+
+class ComputeFailed(Message):
+    """The compute worker could not finish a request (the backend refused it, or ran out of memory)."""
+
+    def __init__(self, generation: int, field: str | None, message: str) -> None:
+        super().__init__()
+        self.generation = generation
+        self.field = field
+        self.message = message
+
+
+class AttnApp(App[int]):
+    """attn-tui: watch self-attention being computed, step by step."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "attn-tui"
+
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("ctrl+r", "reset", "Reset", priority=True),
+        Binding("escape", "focus_grid", "To grid", show=False),
+        Binding("slash", "focus_prompt", "Prompt", show=False),
+        Binding("question_mark", "help", "Help", show=False),
+        *(Binding(str((i + 1) % 10), f"stage('{s.name}')", f"Stage {s.label}", show=False)
+          for i, s in enumerate(STAGES)),
+        Binding("s", "cycle_stage(1)", "Stage"),
+        Binding("S", "cycle_stage(-1)", "Previous stage", show=False),
+        Binding("left_square_bracket", "cycle_head(-1)", "Head −", show=False),
+        Binding("right_square_bracket", "cycle_head(1)", "Head", key_display="[ ]"),
+        Binding("o", "toggle_overview", "Overview"),
+        Binding("c", "toggle_causal", "Causal"),
+        Binding("v", "toggle_vocab_mode", "Vocab mode", show=False),
+        Binding("z", "toggle_compact", "Zoom", show=False),
+        Binding("r", "reset", "Reset", show=False),
+    ]
+
+    result: reactive[AttentionResult | None] = reactive(None, init=False)
+    """The latest result the backend returned; None until the first one."""
+    stage: reactive[str] = reactive(DEFAULT_STAGE, init=False)
+    """The stage the big grid shows."""
+    head: reactive[int] = reactive(0, init=False)
+    """The head shown, for per-head stages (0-based)."""
+    overview: reactive[bool] = reactive(False, init=False)
+    """Show every head side by side instead of one head's grid."""
+    stale: reactive[bool] = reactive(False, init=False)
+    """The shown result is not the one the current settings describe."""
+
+    def __init__(self, config: AttentionConfig | None = None, model: str = "toy", **fields: Any) -> None:
+        super().__init__()
+        start = (config or DEFAULTS).replace(**fields)
+        self.start_config = start
+        """The state the app opened with (flags or keyword arguments)."""
+        self.model = model
+        self._texts: dict[str, Any] = {name: getattr(start, name) for name in FIELD_NAMES}
+        self._errors: dict[str, str] = {}
+        self._generation = 0
+        self._shown_generation = 0
+        self._pending: _Request | None = None
+        self._busy = False
+        self._lock = threading.Lock()
+        self._last_seconds = 0.0
+        self._status_note = "loading torch…"
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status", markup=False)
+        with Vertical(id="prompt-box"):
+            yield Input(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
+                        placeholder="type a prompt: words separated by spaces")
+        with Container(id="main"):
+            with Vertical(id="center"):
+                with Vertical(id="tokens-box", classes="pane"):
+                    yield TokenIds(id="token-ids")
+                with Vertical(id="stage-box", classes="pane"):
+                    yield Static("", id="stage-bar", markup=False)
+                    yield MatrixView(id="attention-grid")
+                    yield HeadsOverview(id="heads-overview")
+                    yield Legend(id="legend")
+            with Vertical(id="right"):
+                with Vertical(id="embeddings-box", classes="pane"):
+                    yield MatrixView(id="embeddings", show_cursor=False)
+                with Vertical(id="inspector-box", classes="pane"):
+                    yield Inspector(id="inspector")
+            with Vertical(id="left"):
+                with Vertical(id="settings-box", classes="pane"):
+                    yield SettingsPanel(id="settings")
+                with Vertical(id="vocab-box", classes="pane"):
+                    yield VocabMap(id="vocab-map")
+        yield Static("Terminal too small.\nattn-tui needs at least 40 × 12.\nctrl+q quits.", id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "prompt-box": "Prompt",
+            "tokens-box": "Token ids",
+            "stage-box": "Stage",
+            "embeddings-box": "Embeddings",
+            "inspector-box": "Inspector",
+            "settings-box": "Settings",
+            "vocab-box": "Vocab map",
+        }
+        for wid, title in titles.items():
+            self.query_one(f"#{wid}").border_title = title
+        prompt = self.query_one("#prompt", Input)
+        prompt.cursor_blink = False
+        prompt.focus()
+        self._sync_widgets(self.start_config)
+        self._update_layout_class()
+        self._render_stage_bar()
+        self._render_status()
+        # Let the first frame reach the terminal before the worker starts importing torch.
+        self.call_after_refresh(self._request)
+
+    def on_resize(self) -> None:
+        self._update_layout_class()
+
+    def _update_layout_class(self) -> None:
+        width, height = self.size
+        self.screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
+        self.screen.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+
+    # -- settings → requests --------------------------------------------------------------------
+
+    def _sync_widgets(self, config: AttentionConfig) -> None:
+        """Put `config` into the prompt and settings widgets (without triggering a request each)."""
+        with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
+            self.query_one("#prompt", Input).value = config.prompt
+            for field, wid in FIELD_IDS.items():
+                if field in ("prompt", "causal", "vocab_mode"):
+                    continue
+                self.query_one(f"#{wid}", Input).value = field_text(field, getattr(config, field))
+            self.query_one("#causal", Checkbox).value = config.causal
+            self.query_one("#vocab-mode", Select).value = config.vocab_mode
+        self._texts = {name: getattr(config, name) for name in FIELD_NAMES}
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        field = ID_FIELDS.get(event.input.id or "")
+        if field is not None:
+            self._texts[field] = event.value
+            self._request()
+
+    @on(Checkbox.Changed, "#causal")
+    def _causal_changed(self, event: Checkbox.Changed) -> None:
+        self._texts["causal"] = event.value
+        self._request()
+
+    @on(Select.Changed, "#vocab-mode")
+    def _vocab_mode_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._texts["vocab_mode"] = event.value
+            self._request()
+
+    def current_config(self) -> tuple[AttentionConfig | None, dict[str, str]]:
+        """The config the widgets describe, or None and the problems (field → message)."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name in FIELD_NAMES:
+            raw = self._texts[name]
+            if isinstance(raw, str) and name != "vocab_mode":
+                try:
+                    values[name] = parse_field(name, raw)
+                except ConfigError as error:
+                    errors[name] = str(error)
+            else:
+                values[name] = raw
+        if errors:
+            return None, errors
+        config = DEFAULTS.replace(**values)
+        problems = field_problems(config)
+        if problems:
+            return None, {p.field: str(p) for p in problems}
+        return config, {}
+
+    def _request(self) -> None:
+        """Validate what the widgets say; if valid, hand it to the compute worker (latest wins)."""
+        config, errors = self.current_config()
+        self._errors = errors
+        self.query_one(SettingsPanel).show_errors(errors)
+        self.query_one("#prompt", Input).set_class("prompt" in errors, "-bad")
+        if config is None:
+            self.stale = self.result is not None
+            self._render_status()
+            return
+        self._generation += 1
+        with self._lock:
+            self._pending = _Request(self._generation, config)
+            start = not self._busy
+            self._busy = True
+        self._render_status()
+        if start:
+            self._compute()
+
+    @work(thread=True, group="compute", exit_on_error=False)
+    def _compute(self) -> None:
+        """Compute requests until none is waiting; only the newest waiting one is ever run."""
+        from attn_tui import runtime
+
+        runtime.configure_torch()
+        from attn_tui.attention import compute
+
+        while True:
+            with self._lock:
+                request, self._pending = self._pending, None
+                if request is None:
+                    self._busy = False
+                    return
+            started = time.perf_counter()
+            try:
+                result = compute(request.config)
+            except ConfigError as error:  # validated already; kept so that nothing can escape
+                self.post_message(ComputeFailed(request.generation, error.field, str(error)))
+                continue
+            except (MemoryError, RuntimeError) as error:
+                self.post_message(ComputeFailed(request.generation, None, f"could not compute: {error}"))
+                continue
+            self.post_message(ResultComputed(request.generation, result, time.perf_counter() - started))
+
+    @on(ResultComputed)
+    def _result_computed(self, event: ResultComputed) -> None:
+        if event.generation < self._shown_generation:
+            return
+        self._shown_generation = event.generation
+        self._last_seconds = event.seconds
+        self._status_note = ""
+        self.stale = event.generation != self._generation or bool(self._errors)
+        self.result = event.result
+
+    @on(ComputeFailed)
+    def _compute_failed(self, event: ComputeFailed) -> None:
+        if event.generation == self._generation:
+            self._errors = {event.field or "prompt": event.message}
+            self.query_one(SettingsPanel).show_errors(self._errors)
+            self.stale = self.result is not None
+            self._render_status()
+
+    # -- result → panes -------------------------------------------------------------------------
+
+    @property
+    def dark(self) -> bool:
+        return self.current_theme.dark
+
+    def watch_result(self) -> None:
+        result = self.result
+        if result is None:
+            return
+        self.head = min(self.head, result.config.heads - 1)
+        self.query_one("#token-ids", TokenIds).show(result.words, result.token_ids)
+        self.query_one("#vocab-map", VocabMap).show(result.vocab)
+        self._render_embeddings()
+        self._render_stage()
+        self._render_status()
+
+    def watch_stale(self, stale: bool) -> None:
+        for pane in self.query(".pane"):
+            pane.set_class(stale, "-stale")
+            if pane.id != "settings-box":
+                pane.border_subtitle = "stale" if stale else ""
+        self._render_status()
+
+    def watch_stage(self) -> None:
+        self._render_stage_bar()
+        self._render_stage()
+
+    def watch_head(self) -> None:
+        self._render_stage()
+
+    def watch_overview(self) -> None:
+        self.query_one("#stage-box").set_class(self.overview, "-overview")
+        self._render_stage()
+
+    def watch_theme(self) -> None:
+        if self.is_mounted and self.result is not None:
+            self._render_embeddings()
+            self._render_stage()
+
+    def _render_embeddings(self) -> None:
+        from attn_tui.stages import embedding_matrix
+
+        if self.result is None:
+            return
+        matrix = embedding_matrix(self.result)
+        self.query_one("#embeddings-box").border_title = f"Embeddings {matrix.title}"
+        self.query_one("#embeddings", MatrixView).set_matrix(matrix, dark=self.dark)
+
+    def _render_stage(self) -> None:
+        from attn_tui.stages import stage_matrix
+
+        result = self.result
+        if result is None:
+            return
+        grid = self.query_one("#attention-grid", MatrixView)
+        matrix = stage_matrix(result, self.stage, self.head)
+        self.query_one("#stage-box").border_title = matrix.title
+        grid.set_matrix(matrix, dark=self.dark)
+        self.query_one("#legend", Legend).show(matrix, dark=self.dark)
+        overview = self.query_one("#heads-overview", HeadsOverview)
+        if self.overview:
+            overview.show(result.weights.numpy(), self.head, dark=self.dark)
+        self._render_inspector()
+
+    def _render_stage_bar(self) -> None:
+        from rich.text import Text
+
+        bar = Text(no_wrap=True, overflow="ellipsis")
+        for i, stage in enumerate(STAGES):
+            current = stage.name == self.stage
+            bar.append(f"{(i + 1) % 10}", "bold" if not current else "bold reverse")
+            bar.append(stage.short, "reverse" if current else "")
+            bar.append(" ")
+        self.query_one("#stage-bar", Static).update(bar)
+
+    @on(MatrixView.CursorMoved, "#attention-grid")
+    def _cursor_moved(self, event: MatrixView.CursorMoved) -> None:
+        self._render_inspector()
+
+    def _render_inspector(self) -> None:
+        from attn_tui.explain import explain
+
+        result = self.result
+        if result is None:
+            return
+        grid = self.query_one("#attention-grid", MatrixView)
+        row, col = grid.cursor
+        matrix = grid.matrix
+        if matrix is None:
+            return
+        row = min(row, matrix.shape[0] - 1)
+        col = min(col, matrix.shape[1] - 1)
+        self.query_one(Inspector).show(explain(result, self.stage, self.head, row, col))
+        query = row if matrix.rows_are_tokens else None
+        self.query_one("#token-ids", TokenIds).set_highlight(query)
+        embeddings = self.query_one("#embeddings", MatrixView)
+        if embeddings.highlight_row != query:
+            embeddings.highlight_row = query
+            embeddings.set_matrix(embeddings.matrix, dark=self.dark)
+            if query is not None:
+                embeddings.scroll_to(y=max(query - embeddings.size.height // 2, 0), animate=False)
+        self.query_one("#vocab-map", VocabMap).set_highlight(
+            result.token_ids[query] if query is not None else None)
+
+    def _render_status(self) -> None:
+        result = self.result
+        if self._errors:
+            first = next(iter(self._errors.values()))
+            state = f"✗ stale · {printable(first)}" if result is not None else f"✗ {printable(first)}"
+        elif self._generation != self._shown_generation or result is None:
+            state = "◌ computing…" if result is not None else f"◌ {self._status_note or 'computing…'}"
+        else:
+            state = "● current"
+        parts = [f"attn-tui · {self.model}", state]
+        if result is not None:
+            c = result.config
+            parts.append(f"T={result.n_tokens} · d_model {c.d_model} · d_k {c.d_k} · d_v {c.d_v} · "
+                         f"heads {c.heads}{' · causal' if c.causal else ''} · "
+                         f"{self._last_seconds * 1000:.1f} ms")
+        status = self.query_one("#status", Static)
+        status.update("  ".join(parts))
+        status.set_class(bool(self._errors), "-error")
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Letter keys act only outside text fields (there they are typed); heads keys need heads."""
+        if action in ("cycle_head", "toggle_overview"):
+            heads = self.result.config.heads if self.result is not None else 1
+            if heads < 2:
+                return None
+        return True
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_focus_grid(self) -> None:
+        self.query_one("#attention-grid", MatrixView).focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def action_stage(self, name: str) -> None:
+        if name in STAGE_BY_NAME:
+            self.stage = name
+
+    def action_cycle_stage(self, step: int) -> None:
+        names = [s.name for s in STAGES]
+        self.stage = names[(names.index(self.stage) + step) % len(names)]
+
+    def action_cycle_head(self, step: int) -> None:
+        heads = self.result.config.heads if self.result is not None else 1
+        self.head = (self.head + step) % heads
+
+    def action_set_head(self, head: int) -> None:
+        heads = self.result.config.heads if self.result is not None else 1
+        self.head = min(max(head, 0), heads - 1)
+
+    def action_toggle_overview(self) -> None:
+        self.overview = not self.overview
+
+    def action_toggle_causal(self) -> None:
+        box = self.query_one("#causal", Checkbox)
+        box.value = not box.value
+
+    def action_toggle_vocab_mode(self) -> None:
+        select = self.query_one("#vocab-mode", Select)
+        select.value = "dense" if select.value == "seed" else "seed"
+
+    def action_set_vocab_mode(self, mode: str) -> None:
+        self.query_one("#vocab-mode", Select).value = mode
+
+    def action_toggle_compact(self) -> None:
+        grid = self.query_one("#attention-grid", MatrixView)
+        grid.compact = not grid._compact_now
+
+    def action_reset(self) -> None:
+        """Restore the notebook's defaults (every setting and the prompt) and recompute."""
+        self._sync_widgets(DEFAULTS)
+        self.stage = DEFAULT_STAGE
+        self.head = 0
+        self.overview = False
+        self.query_one("#attention-grid", MatrixView).compact = None
+        self._request()
+        self.notify("Reset to the notebook's defaults.", timeout=2)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for stage in STAGES:
+            yield SystemCommand(f"Stage: {stage.label}", f"{stage.formula} — {stage.explain}",
+                                lambda name=stage.name: self.action_stage(name))
+        heads = self.result.config.heads if self.result is not None else 1
+        for h in range(heads if heads > 1 else 0):
+            yield SystemCommand(f"Head {h + 1}", f"show head {h + 1} of {heads}",
+                                lambda h=h: self.action_set_head(h))
+        if heads > 1:
+            yield SystemCommand("Toggle heads overview", "every head's weights side by side",
+                                self.action_toggle_overview)
+        yield SystemCommand("Toggle causal mask", "mask keys after the query", self.action_toggle_causal)
+        yield SystemCommand("Vocab mode: seed", "the notebook's ids (they skip numbers)",
+                            lambda: self.action_set_vocab_mode("seed"))
+        yield SystemCommand("Vocab mode: dense", "distinct words numbered 0..n-1",
+                            lambda: self.action_set_vocab_mode("dense"))
+        yield SystemCommand("Zoom: numbers / colour blocks", "toggle the grid's cell size", self.action_toggle_compact)
+        yield SystemCommand("Reset to the notebook", "restore every default setting and the prompt",
+                            self.action_reset)
+        yield SystemCommand("Focus the prompt", "edit the text", self.action_focus_prompt)
+        yield SystemCommand("Focus the grid", "move the cursor over the cells", self.action_focus_grid)
+        yield SystemCommand("Help", "every key and pane", self.action_help)

@@ -1,0 +1,95 @@
+"""Making user text safe and short for the screen: no control characters reach the terminal."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from rich.cells import cell_len, set_cell_size
+
+_CONTROL_PICTURES = {0x1B: "␛", 0x7F: "␡", 0x09: "␉", 0x0A: "␤", 0x0D: "␍"}
+
+
+def printable(text: str) -> str:
+    """`text` with every control or invisible format character replaced by a visible stand-in.
+
+    An escape sequence in a prompt (`\\x1b[2J`) becomes `␛[2J`: shown, never obeyed.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+            continue
+        code = ord(ch)
+        category = unicodedata.category(ch)
+        if code in _CONTROL_PICTURES:
+            out.append(_CONTROL_PICTURES[code])
+        elif code < 0x20:
+            out.append(chr(0x2400 + code))  # ␀ … ␟, the Control Pictures block
+        elif category in ("Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Cc"):
+            out.append(f"⟨{code:04x}⟩")
+        else:  # spaces other than ' ' (NBSP etc.) stay visible as a middle dot
+            out.append("·")
+    return "".join(out)
+
+
+def fit(text: str, width: int, *, align: str = "left") -> str:
+    """`text` made printable and cut or padded to exactly `width` cells, with … where cut."""
+    if width <= 0:
+        return ""
+    text = printable(text)
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…" if width > 1 else "…"
+        return set_cell_size(text, width)
+    pad = width - cell_len(text)
+    if align == "right":
+        return " " * pad + text
+    if align == "center":
+        return " " * (pad // 2) + text + " " * (pad - pad // 2)
+    return text + " " * pad
+
+
+def width_of(text: str) -> int:
+    """Terminal cells `text` takes once made printable."""
+    return cell_len(printable(text))
+
+
+def number_format(low: float, high: float, *, sequential: bool = False) -> tuple[int, str]:
+    """(width, spec) so that every value in [low, high] prints in `width` cells, unambiguously.
+
+    Two significant figures, as compact as a grid cell needs: weights as `.42` (and `1.0`),
+    small signed values as `-.42`, then `-4.2`, `-42`, `-420`, and `4e+03` style past 9,999.
+    The inspector shows every number in full.
+    """
+    top = max(abs(low), abs(high))
+    if sequential and 0 <= low and top <= 1.0:
+        spec = "w"
+    elif top < 0.995:
+        spec = "s"
+    elif top < 9.95:
+        spec = ".1f"
+    elif top < 9999.5:
+        spec = ".0f"
+    else:
+        spec = ".0e"
+    samples = [fmt(v, spec) for v in (low, high, -top if low < 0 else top)]
+    return max(len(s) for s in samples), spec
+
+
+def fmt(value: float, spec: str) -> str:
+    """`value` in a `number_format` spec; never `-0`, never a stray sign on a zero."""
+    if spec == "w":  # weights in [0, 1]: '.42', '1.0'
+        return "1.0" if value >= 0.995 else f"{value:.2f}"[1:]
+    if spec == "s":  # |x| < 1: '-.42', '.42'
+        text = f"{value:.2f}"
+        if text in ("-0.00", "0.00"):
+            return ".00"
+        return text.replace("0.", ".", 1)
+    text = format(value, spec)
+    if spec == ".0e":
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if text.startswith("-") and float(text) == 0:
+        return text[1:]
+    return text

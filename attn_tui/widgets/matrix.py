@@ -1,0 +1,339 @@
+"""A matrix drawn with the Line API: only visible cells cost anything, labels stay in view.
+
+Rows and columns keep their labels (fixed left column, fixed header line) while cells scroll; a
+cursor moves over the cells from the keyboard or the mouse.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widget import Widget
+
+from attn_tui.colors import MASKED_STYLE, Scale, make_scale
+from attn_tui.display import fit, fmt, number_format
+from attn_tui.stages import Matrix
+
+MAX_LABEL = 12
+CACHE_LINES = 512
+
+
+class MatrixView(ScrollView, can_focus=True):
+    """A labelled, coloured, scrollable matrix with a cell cursor."""
+
+    DEFAULT_CSS = """
+    MatrixView {
+        background: $surface;
+        scrollbar-size: 1 1;
+    }
+    """
+
+    COMPONENT_CLASSES = {
+        "matrix--label",
+        "matrix--label-cursor",
+        "matrix--header",
+        "matrix--message",
+    }
+
+    BINDINGS = [
+        Binding("up,k", "move(-1, 0)", "Up", show=False),
+        Binding("down,j", "move(1, 0)", "Down", show=False),
+        Binding("left,h", "move(0, -1)", "Left", show=False),
+        Binding("right,l", "move(0, 1)", "Right", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge('home')", "First column", show=False),
+        Binding("end", "edge('end')", "Last column", show=False),
+        Binding("ctrl+home,g", "edge('top')", "Top", show=False),
+        Binding("ctrl+end,G", "edge('bottom')", "Bottom", show=False),
+    ]
+
+    cursor: reactive[tuple[int, int]] = reactive((0, 0), always_update=False, repaint=False)
+    """(row, col) of the cell under the cursor."""
+    compact: reactive[bool | None] = reactive(None, repaint=False)
+    """True: 2-cell colour blocks; False: numbers; None: numbers when they fit the width."""
+
+    class CursorMoved(Message):
+        """The cursor now sits on (row, col)."""
+
+        def __init__(self, view: MatrixView, row: int, col: int) -> None:
+            super().__init__()
+            self.view = view
+            self.row = row
+            self.col = col
+
+        @property
+        def control(self) -> MatrixView:
+            return self.view
+
+    def __init__(self, *, show_cursor: bool = True, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.show_cursor = show_cursor
+        self.matrix: Matrix | None = None
+        self.message = "computing…"
+        """Shown instead of cells while there is no matrix."""
+        self.highlight_row: int | None = None
+        """A row to emphasise (the inspector's query) when this view has no cursor of its own."""
+        self._scale: Scale | None = None
+        self._spec = ".2f"
+        self._num_width = 4
+        self._label_width = 4
+        self._cell_width = 5
+        self._compact_now = False
+        self._cache: OrderedDict[tuple, Strip] = OrderedDict()
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def set_matrix(self, matrix: Matrix | None, *, dark: bool = True, message: str = "") -> None:
+        """Show `matrix` (None: show `message`), keeping the cursor where it can stay."""
+        self.matrix = matrix
+        self.message = message
+        self._cache.clear()
+        if matrix is None:
+            self.virtual_size = Size(0, 0)
+            self.refresh()
+            return
+        rows, cols = matrix.shape
+        self._scale = make_scale(matrix.kind, matrix.low, matrix.high, dark=dark)
+        self._num_width, self._spec = number_format(matrix.low, matrix.high,
+                                                    sequential=matrix.kind == "sequential")
+        if matrix.masked is not None:
+            self._num_width = max(self._num_width, len(matrix.mask_text))
+        digits = len(str(max(rows - 1, 0)))
+        longest = max((len(label) for label in matrix.row_labels[:4096]), default=1)
+        self._label_width = digits + 1 + min(longest, MAX_LABEL) + 1
+        self._layout()
+        row, col = self.cursor
+        self.set_reactive(MatrixView.cursor, (min(row, rows - 1), min(col, cols - 1)))
+        self.refresh()
+
+    def _layout(self) -> None:
+        if self.matrix is None:
+            return
+        rows, cols = self.matrix.shape
+        if self.compact is None:
+            wide = self._label_width + cols * (self._num_width + 1)
+            self._compact_now = wide > max(self.size.width, 1) and self.size.width > 0 and cols > 16
+        else:
+            self._compact_now = self.compact
+        self._cell_width = 2 if self._compact_now else self._num_width + 1
+        self._cache.clear()
+        self.virtual_size = Size(self._label_width + cols * self._cell_width, rows + 1)
+
+    def watch_compact(self) -> None:
+        self._layout()
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    # -- cursor -------------------------------------------------------------------------------
+
+    def watch_cursor(self, old: tuple[int, int], new: tuple[int, int]) -> None:
+        self._cache.clear()
+        self._scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.CursorMoved(self, *new))
+
+    def move_cursor(self, row: int, col: int) -> None:
+        if self.matrix is None:
+            return
+        rows, cols = self.matrix.shape
+        self.cursor = (min(max(row, 0), rows - 1), min(max(col, 0), cols - 1))
+
+    def action_move(self, drow: int, dcol: int) -> None:
+        row, col = self.cursor
+        self.move_cursor(row + drow, col + dcol)
+
+    def action_page(self, direction: int) -> None:
+        page = max(self.size.height - 2, 1)
+        row, col = self.cursor
+        self.move_cursor(row + direction * page, col)
+
+    def action_edge(self, where: str) -> None:
+        if self.matrix is None:
+            return
+        rows, cols = self.matrix.shape
+        row, col = self.cursor
+        target = {"home": (row, 0), "end": (row, cols - 1), "top": (0, col), "bottom": (rows - 1, col)}
+        self.move_cursor(*target[where])
+
+    def _scroll_to_cursor(self) -> None:
+        if self.matrix is None or not self.size:
+            return
+        row, col = self.cursor
+        cells_width = max(self.scrollable_content_region.width - self._label_width, self._cell_width)
+        body_height = max(self.scrollable_content_region.height - 1, 1)
+        x, y = self.scroll_x, self.scroll_y
+        left = col * self._cell_width
+        if left < x:
+            x = left
+        elif left + self._cell_width > x + cells_width:
+            x = left + self._cell_width - cells_width
+        if row < y:
+            y = row
+        elif row >= y + body_height:
+            y = row - body_height + 1
+        self.scroll_to(x, y, animate=False, immediate=True)
+
+    def on_click(self, event: events.Click) -> None:
+        if self.matrix is None:
+            return
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x, y = offset
+        if y < 1 or x < self._label_width:
+            return
+        col = (x - self._label_width + int(self.scroll_x)) // self._cell_width
+        row = y - 1 + int(self.scroll_y)
+        self.focus()
+        self.move_cursor(row, col)
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if self.matrix is None:
+            if y == 0 and self.message:
+                style = self.get_component_rich_style("matrix--message")
+                return Strip([Segment(fit(self.message, width), style)], width)
+            return Strip.blank(width, base)
+        scroll_x, scroll_y = int(self.scroll_x), int(self.scroll_y)
+        row = None if y == 0 else y - 1 + scroll_y
+        cursor = self.cursor if self.show_cursor else None
+        cursor_row, cursor_col = cursor if cursor else (self.highlight_row, None)
+        on_cursor_row = row is not None and row == cursor_row
+        key = (y == 0, row, scroll_x, width, cursor_col if (y == 0 or on_cursor_row) else None,
+               on_cursor_row, cursor_col if y == 0 else None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if y == 0:
+            strip = self._header(width, scroll_x, cursor_col, base)
+        elif row is not None and row < self.matrix.shape[0]:
+            strip = self._row(row, width, scroll_x, cursor_col if on_cursor_row else None, on_cursor_row,
+                              base)
+        else:
+            strip = Strip.blank(width, base)
+        self._cache[key] = strip
+        if len(self._cache) > CACHE_LINES:
+            self._cache.popitem(last=False)
+        return strip
+
+    def _visible_columns(self, width: int, scroll_x: int) -> tuple[int, int, int]:
+        cw = self._cell_width
+        first = scroll_x // cw
+        skip = scroll_x - first * cw
+        cols = self.matrix.shape[1] if self.matrix is not None else 0
+        count = (width - self._label_width + skip) // cw + 2
+        return first, min(first + count, cols), skip
+
+    def _header(self, width: int, scroll_x: int, cursor_col: int | None, base: Style) -> Strip:
+        assert self.matrix is not None
+        header = self.get_component_rich_style("matrix--header")
+        focus = self.get_component_rich_style("matrix--label-cursor")
+        first, last, skip = self._visible_columns(width, scroll_x)
+        cw = self._cell_width
+        segments = []
+        for col in range(first, last):
+            label = self.matrix.col_labels[col] if not self._compact_now else ""
+            text = fit(label, cw - 1, align="right") + " " if cw > 1 else " "
+            segments.append(Segment(text, focus if col == cursor_col else header))
+        cells = Strip(segments).crop(skip, skip + width - self._label_width)
+        corner = Segment(" " * self._label_width, header)
+        return Strip.join([Strip([corner], self._label_width), cells]).extend_cell_length(width, base).crop(
+            0, width)
+
+    def _row(self, row: int, width: int, scroll_x: int, cursor_col: int | None, emphasised: bool,
+             base: Style) -> Strip:
+        assert self.matrix is not None and self._scale is not None
+        m = self.matrix
+        first, last, skip = self._visible_columns(width, scroll_x)
+        digits = self._label_width - min(max((len(x) for x in m.row_labels[:4096]), default=1), MAX_LABEL) - 2
+        label_style = self.get_component_rich_style(
+            "matrix--label-cursor" if emphasised else "matrix--label")
+        label = f"{row:>{digits}} " + fit(m.row_labels[row], self._label_width - digits - 2) + " "
+        values = m.values[row, first:last].tolist()
+        masked = m.masked[row, first:last].tolist() if m.masked is not None else None
+        scale = self._scale
+        cw, nw = self._cell_width, self._num_width
+        no_color = self.app.no_color
+        segments = []
+        for offset, value in enumerate(values):
+            col = first + offset
+            if masked is not None and masked[offset]:
+                text, style = (m.mask_text if not self._compact_now else "·").center(cw - (0 if self._compact_now else 1)), MASKED_STYLE
+            elif self._compact_now:
+                text = scale.shade(value) * 2 if no_color else "  "
+                style = scale.style(value)
+            else:
+                text = fmt(value, self._spec).rjust(nw)
+                style = scale.style(value)
+            if col == cursor_col:
+                style = style + Style(reverse=True, bold=True)
+            segments.append(Segment(text, style))
+            if not self._compact_now:
+                segments.append(Segment(" ", base))
+        cells = Strip(segments).crop(skip, skip + width - self._label_width)
+        return Strip.join([Strip([Segment(label, label_style)], self._label_width), cells]).extend_cell_length(
+            width, base).crop(0, width)
+
+
+class Legend(Widget):
+    """One line: the colour scale of a matrix, its ends, and what a masked cell looks like."""
+
+    DEFAULT_CSS = """
+    Legend {
+        height: 1;
+        background: $surface;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._matrix: Matrix | None = None
+        self._dark = True
+
+    def show(self, matrix: Matrix | None, *, dark: bool = True) -> None:
+        self._matrix = matrix
+        self._dark = dark
+        self.refresh()
+
+    def render(self):
+        from rich.text import Text
+
+        m = self._matrix
+        if m is None:
+            return Text("")
+        scale = make_scale(m.kind, m.low, m.high, dark=self._dark)
+        _, spec = number_format(m.low, m.high, sequential=m.kind == "sequential")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(fmt(scale.low, spec) + " ")
+        glyphs = self.app.no_color  # without colour, shade glyphs carry the scale
+        for i in range(0, len(scale.styles), 2):
+            mid = scale.low + (scale.high - scale.low) * (i + 0.5) / len(scale.styles)
+            text.append(scale.shade(mid) if glyphs else " ", scale.styles[i])
+        text.append(" " + fmt(scale.high, spec))
+        text.append("  " + ("blue < 0 < red" if m.kind == "diverging" else "weight"))
+        if m.masked is not None:
+            text.append("  ")
+            text.append(f"{m.mask_text}", MASKED_STYLE)
+            text.append(" masked")
+        return text

@@ -1,0 +1,96 @@
+"""Settings: every config field, editable from the keyboard, each marked when the backend refuses it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from attn_tui.config import DEFAULTS, VOCAB_MODES
+
+# (field, widget id, label, tooltip)
+NUMBER_FIELDS = (
+    ("seed", "seed", "seed", "seeds every random number"),
+    ("vocab_size", "vocab-size", "vocab size", "rows of the embedding table"),
+    ("d_model", "d-model", "d_model", "embedding width d"),
+    ("d_k", "d-k", "d_k = d_q", "query/key width"),
+    ("d_v", "d-v", "d_v", "value width"),
+    ("heads", "heads", "heads", "must divide d_k and d_v"),
+    ("temperature", "temperature", "temperature", "τ: divides the scaled scores"),
+)
+FIELD_IDS = {field: wid for field, wid, _, _ in NUMBER_FIELDS} | {"causal": "causal", "vocab_mode": "vocab-mode",
+                                                                  "prompt": "prompt"}
+ID_FIELDS = {wid: field for field, wid in FIELD_IDS.items()}
+
+
+def field_text(field: str, value: object) -> str:
+    return repr(value) if field == "temperature" else str(value)
+
+
+class SettingsPanel(Vertical):
+    """The config fields as compact inputs, a causal checkbox, a vocab-mode select, and the errors."""
+
+    DEFAULT_CSS = """
+    SettingsPanel {
+        height: auto;
+    }
+    SettingsPanel Grid {
+        grid-size: 2;
+        grid-columns: 13 1fr;
+        grid-rows: 1;
+        height: auto;
+    }
+    SettingsPanel Label {
+        color: $text-muted;
+        width: 100%;
+    }
+    SettingsPanel Input.-bad {
+        background: $error 30%;
+    }
+    SettingsPanel Input.-textual-compact.-bad:focus {
+        background: $error 45%;
+    }
+    SettingsPanel #settings-errors {
+        color: $text-error;
+        height: auto;
+        display: none;
+    }
+    SettingsPanel.-has-errors #settings-errors {
+        display: block;
+    }
+    SettingsPanel Checkbox {
+        width: 100%;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Grid():
+            for field, wid, label, tip in NUMBER_FIELDS:
+                yield Label(label)
+                box = Input(field_text(field, getattr(DEFAULTS, field)), id=wid, compact=True,
+                            select_on_focus=False)
+                box.tooltip = tip
+                yield box
+            yield Label("causal")
+            yield Checkbox("mask j > i", DEFAULTS.causal, id="causal", compact=True)
+            yield Label("vocab mode")
+            yield Select([(mode, mode) for mode in VOCAB_MODES], value=DEFAULTS.vocab_mode, id="vocab-mode",
+                         allow_blank=False, compact=True)
+        yield Static("", id="settings-errors", markup=False)
+
+    def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = False
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        """Mark the fields in `errors` (field → message) and list the messages under the form."""
+        for field, wid in FIELD_IDS.items():
+            if field == "prompt":
+                continue
+            widget = self.query_one(f"#{wid}")
+            widget.set_class(field in errors, "-bad")
+            if isinstance(widget, Input):
+                widget.tooltip = errors.get(field) or next(t for f, _, _, t in NUMBER_FIELDS if f == field)
+        shown = {f: m for f, m in errors.items() if f != "prompt"}
+        self.set_class(bool(shown), "-has-errors")
+        self.query_one("#settings-errors", Static).update("\n".join(f"✗ {m}" for m in shown.values()))

@@ -1,0 +1,169 @@
+"""Token ids: each word of the prompt above its id, in prompt order, wrapped to the pane's width."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from attn_tui.display import fit, width_of
+
+MAX_WORD = 16
+
+
+class TokenIds(ScrollView):
+    """Words over ids, two lines per band; the query under the grid's cursor is highlighted."""
+
+    DEFAULT_CSS = """
+    TokenIds {
+        background: $surface;
+        scrollbar-size: 1 1;
+    }
+    """
+
+    COMPONENT_CLASSES = {"tokens--word", "tokens--id", "tokens--highlight", "tokens--message"}
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.words: tuple[str, ...] = ()
+        self.ids: tuple[int, ...] = ()
+        self.message = "computing…"
+        self.highlight: int | None = None
+        self._bands: list[tuple[int, int]] = []
+        self._widths: list[int] = []
+
+    def show(self, words: tuple[str, ...], ids: tuple[int, ...], message: str = "") -> None:
+        self.words, self.ids, self.message = words, ids, message
+        self._widths = [max(min(width_of(w), MAX_WORD), len(str(i))) for w, i in zip(words, ids)]
+        self._wrap()
+        self.refresh(layout=True)
+
+    def set_highlight(self, index: int | None) -> None:
+        if index == self.highlight:
+            return
+        self.highlight = index
+        if index is not None:
+            for band, (start, end) in enumerate(self._bands):
+                if start <= index < end:
+                    self.scroll_to_region(self._band_region(band), animate=False, immediate=True)
+                    break
+        self.refresh()
+
+    def _band_region(self, band: int):
+        from textual.geometry import Region
+
+        return Region(0, band * 2, 1, 2)
+
+    def _wrap(self) -> None:
+        width = max(self.scrollable_content_region.width, 8)
+        self._bands = []
+        start, used = 0, 0
+        for index, cell in enumerate(self._widths):
+            if used and used + cell > width:
+                self._bands.append((start, index))
+                start, used = index, 0
+            used += cell + 1
+        if self._widths:
+            self._bands.append((start, len(self._widths)))
+        self.virtual_size = Size(width, len(self._bands) * 2)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._wrap()
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(len(self._bands) * 2, 1)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        band_index, which = divmod(y + int(self.scroll_y), 2)
+        if not self.words:
+            if y == 0 and self.message:
+                return Strip([Segment(fit(self.message, width), self.get_component_rich_style("tokens--message"))])
+            return Strip.blank(width, base)
+        if band_index >= len(self._bands):
+            return Strip.blank(width, base)
+        start, end = self._bands[band_index]
+        word_style = self.get_component_rich_style("tokens--word")
+        id_style = self.get_component_rich_style("tokens--id")
+        hl = self.get_component_rich_style("tokens--highlight")
+        segments = []
+        for index in range(start, end):
+            cell = self._widths[index]
+            text = fit(self.words[index], cell) if which == 0 else str(self.ids[index]).ljust(cell)
+            style = hl if index == self.highlight else (word_style if which == 0 else id_style)
+            segments.append(Segment(text, style))
+            segments.append(Segment(" ", base))
+        return Strip(segments).extend_cell_length(width, base).crop(0, width)
+
+
+class VocabMap(ScrollView):
+    """word → id, in id order, so that the ids the notebook skips are visible."""
+
+    DEFAULT_CSS = """
+    VocabMap {
+        background: $surface;
+        scrollbar-size: 1 1;
+    }
+    """
+
+    COMPONENT_CLASSES = {"vocab--id", "vocab--word", "vocab--gap", "vocab--highlight", "vocab--message"}
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.items: list[tuple[str, int]] = []
+        self.message = "computing…"
+        self.highlight: int | None = None
+        """The id to emphasise (the query word's)."""
+
+    def show(self, vocab, message: str = "") -> None:
+        self.items = list(vocab.items())
+        self.message = message
+        self.virtual_size = Size(20, len(self.items))
+        self.refresh()
+
+    def set_highlight(self, token_id: int | None) -> None:
+        if token_id == self.highlight:
+            return
+        self.highlight = token_id
+        for line, (_, i) in enumerate(self.items):
+            if i == token_id:
+                from textual.geometry import Region
+
+                self.scroll_to_region(Region(0, line, 1, 1), animate=False, immediate=True)
+                break
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        line = y + int(self.scroll_y)
+        if not self.items:
+            if y == 0 and self.message:
+                return Strip([Segment(fit(self.message, width), self.get_component_rich_style("vocab--message"))])
+            return Strip.blank(width, base)
+        if line >= len(self.items):
+            return Strip.blank(width, base)
+        word, token_id = self.items[line]
+        digits = len(str(self.items[-1][1]))
+        previous = self.items[line - 1][1] if line else -1
+        gap = token_id - previous - 1
+        id_style = self.get_component_rich_style("vocab--id")
+        word_style = self.get_component_rich_style("vocab--word")
+        if token_id == self.highlight:
+            id_style = word_style = self.get_component_rich_style("vocab--highlight")
+        if gap == 1:
+            note = f"  (no id {previous + 1})"
+        elif gap > 1:
+            note = f"  (no ids {previous + 1}–{token_id - 1})"
+        else:
+            note = ""
+        segments = [Segment(f"{token_id:>{digits}} ", id_style), Segment("→ ", base)]
+        room = max(width - digits - 3 - len(note), 1)
+        segments.append(Segment(fit(word, room).rstrip(), word_style))
+        if note:
+            segments.append(Segment(note, self.get_component_rich_style("vocab--gap")))
+        return Strip(segments).extend_cell_length(width, base).crop(0, width)

