@@ -38,11 +38,15 @@ PROMPTS = (
 )
 """Compared for both models: punctuation, a contraction, an emoji, accents, symbols."""
 
-DIGITS_PROMPT = "In 2024, 3.14 × 100 = 314 and 7"
-"""SmolLM2 only, ids only: see check_digits."""
+IDS_PROMPTS = (
+    "In 2024, 3.14 × 100 = 314 and 7",
+    "<|im_start|>user\nHi there!<|im_end|>\n  two  spaces\ttab [SEP] ##ing",
+)
+"""Compared for ids only: digits (SmolLM2 splits every digit), control tokens written in the text,
+runs of spaces, a newline, a tab, and BERT's special-token spellings."""
 
-LAYERS = {"minilm": (0, 1, 2, 3, 4, 5), "smollm2": (0, 1, 14, 29)}
-"""Layers stored in the fixtures (all heads); the check itself covers every layer."""
+LAYERS = {"minilm": tuple(range(6)), "smollm2": tuple(range(30))}
+"""Layers stored in the fixtures (all heads): every one, which stays under 1 MB in all."""
 
 
 def transformers_minilm(folder: Path):
@@ -72,23 +76,18 @@ def reference(tok, model, prompt: str) -> tuple[list[int], list[str], torch.Tens
     return ids[0].tolist(), tok.convert_ids_to_tokens(ids[0].tolist()), att
 
 
-def check_digits(tok, ours) -> dict:
-    """Digits: transformers' GGUF converter has no entry for llama.cpp's "smollm" pre-tokenizer, so it
-    falls back to plain GPT-2 splitting and keeps "2024" whole. llama.cpp (pre-type smollm: `\\p{N}`
-    first) and SmolLM2's original tokenizer.json (Digits(individual_digits=True)) split every digit,
-    and so do we. The reference here is transformers' tokenizer with that one split added."""
-    from tokenizers import pre_tokenizers
-
-    plain = tok(DIGITS_PROMPT)["input_ids"]
-    backend = tok.backend_tokenizer
-    saved = backend.pre_tokenizer
-    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), saved])
-    fixed = tok(DIGITS_PROMPT)["input_ids"]
-    backend.pre_tokenizer = saved
-    mine = list(ours.tokenize(DIGITS_PROMPT)[0])
-    print(f"  digits: transformers-from-GGUF {len(plain)} ids, with the digit split {len(fixed)}, ours {len(mine)}"
-          f" -> {'same' if mine == fixed else 'DIFFERENT'}")
-    return {"prompt": DIGITS_PROMPT, "ids": fixed, "transformers_gguf_ids": plain, "ok": mine == fixed}
+def check_ids(name: str, tok, ours) -> tuple[list[dict], bool]:
+    """Ids only, for IDS_PROMPTS. On digits: SmolLM2's own tokenizer (and llama.cpp's "smollm"
+    pre-tokenizer) splits every digit; transformers' GGUF converter does not add that split, but the
+    vocabulary holds no multi-digit token, so the ids agree either way, as this checks."""
+    records, ok = [], True
+    for prompt in IDS_PROMPTS:
+        ids = tok(prompt)["input_ids"]
+        same = list(ours.tokenize(prompt)[0]) == ids
+        ok &= same
+        print(f"{name}: {prompt!r}: T={len(ids)} ids {'same' if same else 'DIFFERENT'}")
+        records.append({"prompt": prompt, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids)})
+    return records, ok
 
 
 def main() -> int:
@@ -128,14 +127,13 @@ def main() -> int:
             })
         fixture = {
             "model": name,
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
+            "transformers": str(transformers.__version__),
+            "torch": str(torch.__version__),
             "max_abs_diff": worst,
             "prompts": records,
         }
-        if name == "smollm2":
-            fixture["digits"] = check_digits(tok, ours)
-            ok &= fixture["digits"]["ok"]
+        fixture["ids_only"], same = check_ids(name, tok, ours)
+        ok &= same
         print(f"{name}: worst max |Δ| = {worst:.3g} (tolerance {TOLERANCE})")
         if not args.check:
             OUT.mkdir(parents=True, exist_ok=True)
