@@ -190,23 +190,30 @@ class AttnApp(App[int]):
             self.query_one("#causal", Checkbox).value = config.causal
             self.query_one("#vocab-mode", Select).value = config.vocab_mode
         self._texts = {name: getattr(config, name) for name in FIELD_NAMES}
+        for field in FIELD_IDS:
+            if field not in ("prompt", "causal", "vocab_mode"):
+                self._texts[field] = field_text(field, getattr(config, field))
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         field = ID_FIELDS.get(event.input.id or "")
-        if field is not None:
-            self._texts[field] = event.value
+        # The widget's value now, not the event's: a Changed from mount time may arrive after
+        # the starting state was put into the widget.
+        if field is not None and self._texts.get(field) != event.input.value:
+            self._texts[field] = event.input.value
             self._request()
 
     @on(Checkbox.Changed, "#causal")
     def _causal_changed(self, event: Checkbox.Changed) -> None:
-        self._texts["causal"] = event.value
-        self._request()
+        if self._texts["causal"] != event.checkbox.value:
+            self._texts["causal"] = event.checkbox.value
+            self._request()
 
     @on(Select.Changed, "#vocab-mode")
     def _vocab_mode_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
-            self._texts["vocab_mode"] = event.value
+        value = event.select.value
+        if isinstance(value, str) and self._texts["vocab_mode"] != value:
+            self._texts["vocab_mode"] = value
             self._request()
 
     def current_config(self) -> tuple[AttentionConfig | None, dict[str, str]]:

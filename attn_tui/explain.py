@@ -118,9 +118,10 @@ def _explain_attention(result: AttentionResult, stage: str, head: int, i: int, j
         lines.insert(2, f"(grid: {stage}; this is its path to the weight)")
     if c.causal and j > i:
         return lines + [
-            "  = −∞  masked: the key comes",
-            "  after the query (causal)",
-            "weight = 0",
+            "  = −∞  masked (causal):",
+            f"  key {j} comes after query {i}",
+            "weight = 0: no word sees",
+            "  the words after it",
         ]
     scaled = float(result.scaled[h, i, j])
     row = result.scaled[h, i]
@@ -138,8 +139,8 @@ def _explain_attention(result: AttentionResult, stage: str, head: int, i: int, j
         f"softmax of row {i}:",
         f"  max {top:.4f}",
         f"  Σ exp(x − max) = {total:.4f}",
-        f"weight = exp({scaled:.3f} − {top:.3f})",
-        f"         / {total:.4f}",
+        "weight = exp(x − max) / Σ",
+        f"  = exp({scaled - top:.4f}) / {total:.4f}",
         f"  = {weight:.4f}",
         "",
         f"context_{i} += {weight:.4f} · v_{j}",

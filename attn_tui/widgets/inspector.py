@@ -29,7 +29,5 @@ class Inspector(VerticalScroll, can_focus=False):
         for index, line in enumerate(lines):
             # The heading and the results of each step stand out; the working does not.
             strong = index == 0 or line.lstrip().startswith(("= ", "weight ="))
-            # Indents are no-break spaces, so that wrapping keeps them.
-            body = line.lstrip(" ")
-            text.append("\u00a0" * (len(line) - len(body)) + body + "\n", style="bold" if strong else "")
+            text.append(line + "\n", style="bold" if strong else "")
         self.query_one("#inspector-text", Static).update(text)

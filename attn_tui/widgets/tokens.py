@@ -19,6 +19,7 @@ class TokenIds(ScrollView):
 
     DEFAULT_CSS = """
     TokenIds {
+        height: auto;
         background: $surface;
         scrollbar-size: 1 1;
     }

@@ -1,0 +1,132 @@
+"""App states shared by the snapshot tests and the pilot tests that prove each one runs.
+
+snap_compare swallows app exceptions (a crashed app snapshots as a blank screen), so every
+scenario here is also run by `test_app.py::test_scenario_runs`, which fails on any crash and checks
+the state the picture is meant to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from attn_tui.app import AttnApp
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until the newest request has been computed and drawn, with no cursor blinking."""
+    app = pilot.app
+    assert isinstance(app, AttnApp)
+    for _ in range(600):
+        await pilot.pause(0.01)
+        if app.result is not None and app._shown_generation == app._generation and not app._busy:
+            break
+    else:
+        raise AssertionError("the app never showed a result")
+    await app.workers.wait_for_complete()
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
+async def keys(pilot: Pilot, *presses: str) -> None:
+    await settle(pilot)
+    await pilot.press(*presses)
+    await settle(pilot)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    size: tuple[int, int] = (120, 40)
+    config: dict[str, Any] = field(default_factory=dict)
+    setup: Callable[[Pilot], Awaitable[None]] = settle
+    env: dict[str, str] = field(default_factory=dict)
+
+    def app(self) -> AttnApp:
+        return AttnApp(**self.config)
+
+
+async def _stage(pilot: Pilot, key: str) -> None:
+    await keys(pilot, "escape", key)
+
+
+def _stage_setup(key: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def setup(pilot: Pilot) -> None:
+        await _stage(pilot, key)
+
+    return setup
+
+
+async def _inspector(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "down", "down", "down", "right", "right", "right", "right", "right")
+
+
+async def _overview(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "right_square_bracket", "o")
+
+
+async def _invalid(pilot: Pilot) -> None:
+    await settle(pilot)
+    box = pilot.app.query_one("#d-k", Input)
+    box.focus()
+    box.value = "2x4"
+    await settle_stale(pilot)
+
+
+async def settle_stale(pilot: Pilot) -> None:
+    for _ in range(100):
+        await pilot.pause(0.01)
+        if pilot.app.stale:
+            break
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
+async def _help(pilot: Pilot) -> None:
+    await keys(pilot, "f1")
+
+
+async def _palette(pilot: Pilot) -> None:
+    await settle(pilot)
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.1)
+    await pilot.press(*"stage")
+    await pilot.pause(0.3)
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause(0.1)
+
+
+async def _light(pilot: Pilot) -> None:
+    pilot.app.theme = "textual-light"
+    await keys(pilot, "escape", "down", "right")
+
+
+async def _causal(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "down", "down", "right", "right", "right", "right")
+
+
+SCENARIOS = [
+    Scenario("default_120x40"),
+    Scenario("default_80x24", size=(80, 24)),
+    Scenario("small_40x12", size=(40, 12)),
+    Scenario("too_small_30x10", size=(30, 10)),
+    *(Scenario(f"stage_{name}", setup=_stage_setup(key)) for key, name in [
+        ("1", "w_query"), ("2", "w_key"), ("3", "w_value"), ("4", "query"), ("5", "key"), ("6", "value"),
+        ("7", "scores"), ("8", "scaled"), ("9", "weights"), ("0", "context")]),
+    Scenario("heads2_overview", config={"heads": 2}, setup=_overview),
+    Scenario("causal", config={"causal": True}, setup=_causal),
+    Scenario("invalid_setting", setup=_invalid),
+    Scenario("inspector", setup=_inspector),
+    Scenario("help", setup=_help),
+    Scenario("palette", setup=_palette),
+    Scenario("light_theme", setup=_light),
+    Scenario("no_color", env={"NO_COLOR": "1"}, setup=_inspector),
+]
+SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
