@@ -130,10 +130,8 @@ def _write(path: Path, overwrite: bool, write: Callable[[Any], None], *, binary:
     meantime is still never replaced. A failed write leaves no half file behind."""
     mode = ("w" if overwrite else "x") + ("b" if binary else "")
     try:
-        if binary:
-            handle = open(path, mode)  # noqa: SIM115 - closed below
-        else:
-            handle = open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
+        # Closed by the `with` below, after the mode has decided whether we may write at all.
+        handle = open(path, mode) if binary else open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
     except FileExistsError:
         raise ExportExists(path) from None
     try:
@@ -301,7 +299,8 @@ def _tables(result: Any, stage: str, head: int | None, layer: int) -> list[_Tabl
     n_rows, n_cols = values.shape
     dims = [f"d{j}" for j in range(n_cols)]
     if stage.startswith("w_"):
-        rows, corner = [f"d{i}" for i in range(n_rows)], "d_model \\ " + ("d_v" if stage == "w_value" else "d_k")
+        width = "d_v" if stage == "w_value" else "d_k"
+        rows, corner = [f"d{i}" for i in range(n_rows)], f"d_model \\ {width}"
     else:
         rows, corner = words, "token \\ dim"
     return [_Table(values, rows, dims, corner, f"attn-{stage}", _FORMULAS[stage], kind)]
@@ -338,11 +337,11 @@ def export_csv(result: Any, stage: str, head: int | None, directory: Path | str,
     tables = _tables(result, stage, head, layer)
     paths = [_target(directory, f"{t.stem}.csv", overwrite) for t in tables]
     written = []
-    for table, path in zip(tables, paths):
+    for table, path in zip(tables, paths, strict=True):
         def write(f: Any, table: _Table = table) -> None:
             out = csv.writer(f, lineterminator="\n")
             out.writerow([table.corner, *table.cols])
-            for label, row in zip(table.rows, table.values.tolist()):
+            for label, row in zip(table.rows, table.values.tolist(), strict=True):
                 out.writerow([label, *map(_cell, row)])
 
         written.append(_write(path, overwrite, write))
@@ -414,7 +413,7 @@ def svg_grid(result: Any, stage: str, head: int = 0, *, layer: int = 0) -> str:
     if stage == "weights" and not _is_model(result) and result.config.causal:
         # Softmax turned −∞ into exact zeros; show them as masked, not as small weights.
         masked = [j > i for i in range(n_rows) for j in range(n_cols)]
-    finite = [v for v, m in zip(flat, masked) if not m and math.isfinite(v)]
+    finite = [v for v, m in zip(flat, masked, strict=True) if not m and math.isfinite(v)]
     low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     if table.kind == "sequential":
         low, stops = 0.0, _SEQUENTIAL
@@ -482,8 +481,9 @@ def svg_grid(result: Any, stage: str, head: int = 0, *, layer: int = 0) -> str:
             x, y = grid_x + j * cell, grid_y + i * cell
             tip = f"{table.rows[i]} → {table.cols[j]}: "
             if masked[i * n_cols + j]:
-                w(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="url(#masked)" '
-                  f'data-value="{_cell(v)}" data-masked="true"><title>{_xml_text(tip)}masked</title></rect>\n')
+                w(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
+                  f'fill="url(#masked)" data-value="{_cell(v)}" data-masked="true">'
+                  f"<title>{_xml_text(tip)}masked</title></rect>\n")
                 continue
             rgb = colour(v)
             w(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{_hex(rgb)}" '
@@ -500,7 +500,7 @@ def svg_grid(result: Any, stage: str, head: int = 0, *, layer: int = 0) -> str:
     w('<g class="legend">\n')
     w(f'<rect x="{bar_x:.1f}" y="{grid_y:.1f}" width="{bar_w:g}" height="{bar_h:.1f}" fill="url(#scale)" '
       f'stroke="#444444" stroke-width="0.6"/>\n')
-    for frac, value in zip((0.0, 0.5, 1.0), ticks):
+    for frac, value in zip((0.0, 0.5, 1.0), ticks, strict=True):
         y = grid_y + frac * bar_h
         w(f'<line x1="{bar_x + bar_w:.1f}" y1="{y:.1f}" x2="{bar_x + bar_w + 4:.1f}" y2="{y:.1f}" '
           f'stroke="#444444" stroke-width="0.6"/>')

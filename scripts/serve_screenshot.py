@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -126,7 +127,8 @@ async def capture(url: str, chromium: str, width: int, height: int, out: Path, s
                     text = state.get("text") or ""
                     if state.get("closed"):
                         fail("the app's session ended before the screenshot (see the server output)")
-                    if state.get("firstByte") and (not state.get("text") or ("Prompt" in text and "loading" not in text)):
+                    drawn = not state.get("text") or ("Prompt" in text and "loading" not in text)
+                    if state.get("firstByte") and drawn:
                         break
                     await asyncio.sleep(0.5)
                 else:
@@ -135,10 +137,8 @@ async def capture(url: str, chromium: str, width: int, height: int, out: Path, s
                 shot = await tools.call("Page.captureScreenshot", format="png")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_bytes(base64.b64decode(shot["data"]))
-                try:
+                with contextlib.suppress(Exception):  # the browser may close the socket first
                     await tools.call("Browser.close")
-                except Exception:  # the browser may close the socket before it answers
-                    pass
     finally:
         if browser.poll() is None:
             os.killpg(browser.pid, signal.SIGTERM)
@@ -167,28 +167,29 @@ def main(argv: list[str] | None = None) -> int:
         fail("needs the web extra: pip install -e '.[web]'")
 
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    log = tempfile.NamedTemporaryFile(prefix="attn-serve-", suffix=".log", delete=False)
-    server = subprocess.Popen([sys.executable, "-m", "attn_tui", "--serve", "--port", str(port), *state_flags],
-                              stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
+    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    log = Path(tempfile.mkdtemp(prefix="attn-serve-")) / "server.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "attn_tui", "--serve", "--port", str(port), *state_flags],
+            stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/"
     try:
         wait_listening(port, server, 60, "attn-tui --serve")
-        asyncio.run(capture(f"http://127.0.0.1:{port}/", chromium, args.width, args.height, args.out, args.settle))
+        asyncio.run(capture(url, chromium, args.width, args.height, args.out, args.settle))
     except SystemExit:
-        sys.stderr.write(Path(log.name).read_text(errors="replace")[-3000:])
+        sys.stderr.write(log.read_text(errors="replace")[-3000:])
         raise
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)  # the group started here: the server and its apps
-        except ProcessLookupError:
-            pass
-        Path(log.name).unlink(missing_ok=True)
+        shutil.rmtree(log.parent, ignore_errors=True)
     print(f"wrote {args.out}")
     return 0
 

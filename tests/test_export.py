@@ -81,7 +81,8 @@ def test_csv_round_trip_every_stage_and_head(result, stage, tmp_path):
     heads = range(c.heads) if stage in export.PER_HEAD else [0]
     for head in heads:
         (path,) = export.export_csv(result, stage, head, tmp_path)
-        assert path.name == (f"attn-{stage}-head{head}.csv" if stage in export.PER_HEAD else f"attn-{stage}.csv")
+        name = f"attn-{stage}-head{head}.csv" if stage in export.PER_HEAD else f"attn-{stage}.csv"
+        assert path.name == name
         with path.open(encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f))
         header, body = rows[0], rows[1:]
@@ -145,7 +146,8 @@ def test_npz_round_trip(result, tmp_path):
             assert data[name].dtype == np.float32
         assert data["words"].tolist() == list(result.words)
         assert data["token_ids"].tolist() == list(result.token_ids)
-        assert dict(zip(data["vocab_words"].tolist(), data["vocab_ids"].tolist())) == dict(result.vocab)
+        vocab = zip(data["vocab_words"].tolist(), data["vocab_ids"].tolist(), strict=True)
+        assert dict(vocab) == dict(result.vocab)
         assert str(data["prompt"]) == result.config.prompt
         assert json.loads(str(data["config"])) == json.loads(dumps(result_to_dict(result)))["config"]
 
@@ -252,7 +254,8 @@ def test_command_line_round_trips(config):
     assert parse_command(export.command_line(config)) == config
 
 
-words = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=12)
+words = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),  # argv holds no NUL
+                min_size=1, max_size=12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -305,7 +308,7 @@ def assert_close(a, b, path="$"):
             assert_close(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, list):
         assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_close(x, y, f"{path}[{i}]")
     elif isinstance(a, float) and not isinstance(b, bool) and isinstance(b, (int, float)):
         assert abs(a - b) <= 1e-6, f"{path}: {a} != {b}"
@@ -349,7 +352,8 @@ def test_script_reads_like_the_notebook():
     for step in ("prompt = 'the cat saw", "seed = 7", "heads = 2", "causal = True", "temperature = 0.5",
                  "vocab_mode = 'dense'", "torch.Generator().manual_seed(seed)", ".normal_(generator=g)",
                  "torch.rand(d_model, d_k, generator=g)", "query = embeddings @ w_query",
-                 "scores = q @ k.transpose(-2, -1)", "math.sqrt(hk) * temperature", "masked_fill(mask, float(\"-inf\"))",
+                 "scores = q @ k.transpose(-2, -1)", "math.sqrt(hk) * temperature",
+                 'masked_fill(mask, float("-inf"))',
                  "F.softmax(scaled, dim=-1)", "context = (att @ v)"):
         assert step in source, step
     assert "attn-tui --prompt 'the cat saw the dog and the dog ran'" in source  # how to reopen it
@@ -438,7 +442,8 @@ def test_model_result_exports(model_result, tmp_path):
 
 def test_export_and_serve_import_neither_textual_nor_rich():
     code = ("import sys, attn_tui.export, attn_tui.script, attn_tui.serve; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'textual_serve')))")
+            "print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('textual', 'rich', 'textual_serve')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -125,14 +126,10 @@ def served(tmp_path_factory):
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # textual-serve's graceful exit: apps get "quit"
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # the group this fixture started, and only it
-        except ProcessLookupError:
-            pass
         process.wait(timeout=15)
 
 
