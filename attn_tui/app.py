@@ -314,6 +314,7 @@ class AttnApp(App[int]):
         self.query_one("#vocab-map", VocabMap).show(result.vocab)
         self._render_embeddings()
         self._render_stage()
+        self._render_stage_bar()
         self._render_status()
 
     def watch_stale(self, stale: bool) -> None:
@@ -328,6 +329,7 @@ class AttnApp(App[int]):
         self._render_stage()
 
     def watch_head(self) -> None:
+        self._render_stage_bar()
         self._render_stage()
 
     def watch_overview(self) -> None:

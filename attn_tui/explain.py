@@ -151,3 +151,46 @@ def _explain_attention(result: AttentionResult, stage: str, head: int, i: int, j
 
 def title_words(result: AttentionResult, i: int) -> str:
     return printable(result.words[i])
+
+
+def explain_model(result, layer: int, head: int, i: int, j: int, hide_special: bool = False) -> list[str]:
+    """Lines for cell (i, j) of a real model's head; i, j index the tokens shown (see kept_tokens)."""
+    from attn_tui.stages import kept_tokens
+
+    kept = kept_tokens(result.special, hide_special)
+    qi, kj = int(kept[i]), int(kept[j])
+    q = result.queries[layer, head, qi]
+    k = result.keys[layer, head, kj]
+    dot = float(q @ k)
+    lines = [
+        f"query {qi}:{fit(result.tokens[qi], 14).rstrip()}",
+        f"key   {kj}:{fit(result.tokens[kj], 14).rstrip()}",
+        f"{result.model} layer {layer + 1} head {head + 1}",
+        "",
+        f"q·k = Σ of {q.numel()} products",
+        f"  {_dot_terms(q.tolist(), k.tolist())}",
+        f"  = {dot:.4f}",
+        f"× 1/√{q.numel()} = × {result.scale:.4f}",
+    ]
+    if result.causal and kj > qi:
+        return lines + ["  = −∞  masked (causal)", "weight = 0"]
+    scaled = dot * result.scale
+    row = (result.queries[layer, head, qi] @ result.keys[layer, head].T) * result.scale
+    if result.causal:
+        row = row[: qi + 1]
+    top = float(row.max())
+    total = float((row - top).exp().sum())
+    weight = float(result.attentions[layer, head, qi, kj])
+    lines += [
+        f"  = {scaled:.4f}  (scaled)",
+        "",
+        f"softmax of row {qi}:",
+        f"  max {top:.4f}",
+        f"  Σ exp(x − max) = {total:.4f}",
+        "weight = exp(x − max) / Σ",
+        f"  = {weight:.4f}",
+    ]
+    if hide_special:
+        shown = float(result.attentions[layer, head, qi, kept].sum())
+        lines += [f"  ÷ {shown:.4f} (visible share)", f"  = {weight / shown if shown else 0.0:.4f} shown"]
+    return lines

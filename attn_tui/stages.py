@@ -122,7 +122,7 @@ def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Mat
     shape = f"{c.heads}×{rows}×{cols}" if stage.per_head else f"{rows}×{cols}"
     title = f"{stage.formula}  ({shape})"
     if stage.per_head and c.heads > 1:
-        title += f"  head {head + 1}/{c.heads}"
+        title += f"  head {head + 1}/{c.heads} ([ ])"
     return Matrix(title, values, row_labels, col_labels, stage.kind, low, high, masked, mask_text,
                   rows_are_tokens=not stage.name.startswith("w_"))
 
@@ -133,3 +133,40 @@ def embedding_matrix(result: AttentionResult) -> Matrix:
     return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values,
                   token_labels(result.words), tuple(str(i) for i in range(values.shape[1])),
                   "diverging", low, high)
+
+
+def kept_tokens(special: tuple[bool, ...], hide_special: bool) -> np.ndarray:
+    """Indices of the tokens shown: all, or all but the special ones (never none)."""
+    every = np.arange(len(special))
+    if not hide_special:
+        return every
+    kept = np.array([i for i, s in enumerate(special) if not s], dtype=int)
+    return kept if kept.size else every
+
+
+def model_matrix(result, layer: int, head: int, hide_special: bool = False) -> Matrix:
+    """One real head's attention weights; with `hide_special`, special tokens removed and rows renormalised.
+
+    `result` is an `attn_tui.models.ModelResult`.
+    """
+    weights = result.attentions[layer, head].numpy()  # (T, T)
+    kept = kept_tokens(result.special, hide_special)
+    values = weights[np.ix_(kept, kept)]
+    note = ""
+    if hide_special and kept.size < weights.shape[0]:
+        sums = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
+        note = "  special tokens hidden, rows renormalised"
+    labels = tuple(result.tokens[i] for i in kept)
+    masked = np.triu(np.ones(values.shape, dtype=bool), 1) if result.causal and values.shape[0] > 1 else None
+    low, high = _range(values, masked)
+    title = (f"{result.model} layer {layer + 1}/{result.n_layers} head {head + 1}/{result.n_heads}"
+             f"  ({values.shape[0]}×{values.shape[1]}){note}")
+    return Matrix(title, values, labels, labels, "sequential", 0.0, high, masked, "·")
+
+
+def model_embedding_matrix(result) -> Matrix:
+    values = result.embeddings.numpy()
+    low, high = _range(values, None)
+    return Matrix(f"({values.shape[0]}×{values.shape[1]})", values, tuple(result.tokens),
+                  tuple(str(i) for i in range(values.shape[1])), "diverging", low, high)

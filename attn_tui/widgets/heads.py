@@ -54,9 +54,12 @@ class HeadsOverview(Widget):
         heads, t, _ = self._weights.shape
         side = min(t, MAX_SIDE)
         maps = [pool(self._weights[h], side) for h in range(heads)]
+        # Small prompts get two columns per key, so a map is not a postage stamp.
+        zoom = 2 if side <= MAX_SIDE // 2 else 1
         scale = make_scale("sequential", 0.0, float(self._weights.max()), dark=self._dark)
         gap = "  "
-        per_row = max(1, (self.size.width + len(gap)) // (max(side, 8) + len(gap))) if self.size.width else heads
+        cell = max(side * zoom, 8)
+        per_row = max(1, (self.size.width + len(gap)) // (cell + len(gap))) if self.size.width else heads
         title_style = self.get_component_rich_style("heads--title")
         selected_style = self.get_component_rich_style("heads--selected")
         no_color = self.app.no_color
@@ -65,7 +68,7 @@ class HeadsOverview(Widget):
             group = range(first, min(first + per_row, heads))
             for h in group:
                 label = f"head {h + 1}" + (" ◀" if h == self._selected else "")
-                text.append(label.ljust(max(side, 8)), selected_style if h == self._selected else title_style)
+                text.append(label.ljust(cell), selected_style if h == self._selected else title_style)
                 text.append(gap)
             text.append("\n")
             for pair in range(0, side, 2):
@@ -75,12 +78,12 @@ class HeadsOverview(Widget):
                         top = float(m[pair, col])
                         bottom = float(m[pair + 1, col]) if pair + 1 < side else None
                         if no_color:
-                            text.append(scale.shade(max(top, bottom or 0.0)))
+                            text.append(scale.shade(max(top, bottom or 0.0)) * zoom)
                             continue
                         upper = Color.from_rgb(*scale.colors[scale.bucket(top)])
                         lower = Color.from_rgb(*scale.colors[scale.bucket(bottom)]) if bottom is not None else None
-                        text.append("▀", Style(color=upper, bgcolor=lower))
-                    text.append(" " * (max(side, 8) - side) + gap)
+                        text.append("▀" * zoom, Style(color=upper, bgcolor=lower))
+                    text.append(" " * (cell - side * zoom) + gap)
                 text.append("\n")
             text.append("\n")
         text.append(f"rows: queries, columns: keys{' (max-pooled to ' + str(side) + ')' if t > side else ''}"
@@ -92,6 +95,7 @@ class HeadsOverview(Widget):
             return 1
         heads, t, _ = self._weights.shape
         side = min(t, MAX_SIDE)
-        per_row = max(1, (width + 2) // (max(side, 8) + 2))
+        zoom = 2 if side <= MAX_SIDE // 2 else 1
+        per_row = max(1, (width + 2) // (max(side * zoom, 8) + 2))
         groups = -(-heads // per_row)
         return groups * (1 + -(-side // 2) + 1) + 1
