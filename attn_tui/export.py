@@ -94,7 +94,7 @@ def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
     for field in FIELD_NAMES:
         value = getattr(config, field)
         default = getattr(DEFAULTS, field)
-        if value == default and type(value) is type(default):
+        if value == default:
             continue
         flag = _flag(field)
         if field == "causal":
@@ -341,8 +341,9 @@ def export_csv(result: Any, stage: str, head: int | None, directory: Path | str,
         def write(f: Any, table: _Table = table) -> None:
             out = csv.writer(f, lineterminator="\n")
             out.writerow([table.corner, *table.cols])
-            for label, row in zip(table.rows, table.values.tolist(), strict=True):
-                out.writerow([label, *map(_cell, row)])
+            # numpy's own float32 → text is the shortest round-trip form, like _cell, 3× faster.
+            for label, row in zip(table.rows, table.values.astype(str).tolist(), strict=True):
+                out.writerow([label, *row])
 
         written.append(_write(path, overwrite, write))
     return written
@@ -410,7 +411,8 @@ def svg_grid(result: Any, stage: str, head: int = 0, *, layer: int = 0) -> str:
         raise ValueError(f"{n_rows} × {n_cols} cells is too many for a figure (at most {MAX_SVG_CELLS:,})")
     flat = [v for row in values.tolist() for v in row]
     masked = [math.isinf(v) and v < 0 for v in flat]
-    if stage == "weights" and not _is_model(result) and result.config.causal:
+    causal = bool(getattr(result, "causal", False)) if _is_model(result) else result.config.causal
+    if stage == "weights" and causal:
         # Softmax turned −∞ into exact zeros; show them as masked, not as small weights.
         masked = [j > i for i in range(n_rows) for j in range(n_cols)]
     finite = [v for v, m in zip(flat, masked, strict=True) if not m and math.isfinite(v)]

@@ -335,6 +335,37 @@ def test_script_handles_an_awkward_prompt(tmp_path):
     assert got == json.loads(dumps(result_to_dict(compute(config))))
 
 
+def exec_script(config: AttentionConfig) -> dict:
+    """Run the script's source in this process (fast enough for a property test)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(export.script_source(config), "attn-script.py", "exec"), {"__name__": "__main__"})
+    return json.loads(out.getvalue())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    prompt=st.lists(st.sampled_from(["Hello", "hello", "World", "I", "am", "an", "attention", "é", "x\x1b"]),
+                    min_size=1, max_size=12).map(" ".join),
+    seed=st.integers(-(1 << 63), (1 << 64) - 1),
+    d_model=st.integers(1, 6),
+    head_dim=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 5)),
+    causal=st.booleans(),
+    temperature=st.sampled_from([1.0, 0.5, 2, 1e-4, 3.7]),
+    mode=st.sampled_from(["seed", "dense"]),
+)
+def test_script_matches_the_backend_for_any_state(prompt, seed, d_model, head_dim, causal, temperature, mode):
+    heads, hk, hv = head_dim[0], head_dim[1], head_dim[2]
+    config = AttentionConfig(prompt=prompt, seed=seed, vocab_size=64, d_model=d_model, d_k=heads * hk,
+                             d_v=heads * hv, heads=heads, causal=causal, temperature=temperature,
+                             vocab_mode=mode)
+    assert not field_problems(config)
+    assert exec_script(config) == json.loads(dumps(result_to_dict(compute(config))))
+
+
 def test_script_imports_torch_and_the_standard_library_only():
     source = export.script_source(HARD)
     imported = set()
