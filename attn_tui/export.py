@@ -23,6 +23,7 @@ import html
 import io
 import json
 import math
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -126,19 +127,25 @@ def _target(directory: Path | str, name: str, overwrite: bool) -> Path:
 
 
 def _write(path: Path, overwrite: bool, write: Callable[[Any], None], *, binary: bool = False) -> Path:
-    """Write through `write(file)`. Without `overwrite`, open with "x": a file that appears in the
-    meantime is still never replaced. A failed write leaves no half file behind."""
+    """Write through `write(file)`; a failed write leaves neither a half file nor a lost old one.
+
+    Without `overwrite` the file is opened with "x", so one that appears in the meantime is still
+    never replaced. With it, the text goes to a temporary file that then replaces the old one.
+    """
+    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if overwrite else path
     mode = ("w" if overwrite else "x") + ("b" if binary else "")
     try:
         # Closed by the `with` below, after the mode has decided whether we may write at all.
-        handle = open(path, mode) if binary else open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
+        handle = open(target, mode) if binary else open(target, mode, encoding="utf-8", newline="")  # noqa: SIM115
     except FileExistsError:
         raise ExportExists(path) from None
     try:
         with handle:
             write(handle)
+        if overwrite:
+            os.replace(target, path)
     except BaseException:
-        path.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
         raise
     return path
 

@@ -478,3 +478,21 @@ def test_export_and_serve_import_neither_textual_nor_rich():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
+    path = export.export_npz(compute(), tmp_path)
+    before = path.read_bytes()
+
+    def broken(file, **arrays):
+        file.write(b"PK half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_npz(compute(HARD), tmp_path, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+    with pytest.raises(OSError, match="disk full"):
+        export.export_npz(compute(HARD), tmp_path / "new")
+    assert list((tmp_path / "new").iterdir()) == []  # no half file either
