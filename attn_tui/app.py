@@ -20,13 +20,22 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
-from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError, field_problems, parse_field
+from attn_tui.config import (
+    DEFAULTS,
+    FIELD_NAMES,
+    MAX_PROMPT_CHARS,
+    AttentionConfig,
+    ConfigError,
+    field_problems,
+    parse_field,
+)
 from attn_tui.display import printable
 from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.help import HelpScreen
 from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.matrix import Legend, MatrixView
+from attn_tui.widgets.model_view import ModelOverview
 from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel, field_text
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
@@ -39,10 +48,15 @@ WIDE_WIDTH, WIDE_HEIGHT = 110, 32
 """From this size up every pane is on screen at once; below, the panes stack and scroll."""
 
 
+MODELS = ("toy", "minilm", "smollm2")
+"""`toy`: the notebook pipeline; the others: real pretrained heads (attn_tui.models)."""
+
+
 @dataclass(frozen=True)
 class _Request:
     generation: int
     config: AttentionConfig
+    model: str = "toy"
 
 
 class ResultComputed(Message):
@@ -53,6 +67,25 @@ class ResultComputed(Message):
         self.generation = generation
         self.result = result
         self.seconds = seconds
+
+
+class ModelComputed(Message):
+    """The worker ran the prompt through a real model."""
+
+    def __init__(self, generation: int, result: Any, seconds: float) -> None:
+        super().__init__()
+        self.generation = generation
+        self.result = result
+        self.seconds = seconds
+
+
+class ModelProgress(Message):
+    """A model is loading: how far, and what it is doing."""
+
+    def __init__(self, fraction: float, label: str) -> None:
+        super().__init__()
+        self.fraction = fraction
+        self.label = label
 
 
 class ComputeFailed(Message):
@@ -88,6 +121,10 @@ class AttnApp(App[int]):
         Binding("c", "toggle_causal", "Causal"),
         Binding("v", "toggle_vocab_mode", "Vocab mode", show=False),
         Binding("z", "toggle_compact", "Zoom", show=False),
+        Binding("comma", "cycle_layer(-1)", "Layer −", show=False),
+        Binding("full_stop", "cycle_layer(1)", "Layer", key_display=", ."),
+        Binding("x", "toggle_special", "Hide special"),
+        Binding("m", "cycle_model", "Model", show=False),
         Binding("r", "reset", "Reset", show=False),
     ]
 
@@ -101,13 +138,21 @@ class AttnApp(App[int]):
     """Show every head side by side instead of one head's grid."""
     stale: reactive[bool] = reactive(False, init=False)
     """The shown result is not the one the current settings describe."""
+    model: reactive[str] = reactive("toy", init=False)
+    """Which pipeline the panes show: `toy` (the notebook) or a real model."""
+    model_result: reactive[Any] = reactive(None, init=False)
+    """The latest attn_tui.models.ModelResult; None until a real model has run."""
+    layer: reactive[int] = reactive(0, init=False)
+    """The real model's layer shown (0-based)."""
+    hide_special: reactive[bool] = reactive(False, init=False)
+    """Hide special/first tokens of a real model and renormalise the rows."""
 
     def __init__(self, config: AttentionConfig | None = None, model: str = "toy", **fields: Any) -> None:
         super().__init__()
         start = (config or DEFAULTS).replace(**fields)
         self.start_config = start
         """The state the app opened with (flags or keyword arguments)."""
-        self.model = model
+        self.set_reactive(AttnApp.model, model if model in MODELS else "toy")
         self._texts: dict[str, Any] = {name: getattr(start, name) for name in FIELD_NAMES}
         self._errors: dict[str, str] = {}
         self._generation = 0
@@ -133,6 +178,7 @@ class AttnApp(App[int]):
                     yield Static("", id="stage-bar", markup=False)
                     yield MatrixView(id="attention-grid")
                     yield HeadsOverview(id="heads-overview")
+                    yield ModelOverview(id="model-view")
                     yield Legend(id="legend")
             with Vertical(id="right"):
                 with Vertical(id="embeddings-box", classes="pane"):
@@ -163,6 +209,9 @@ class AttnApp(App[int]):
         prompt.cursor_blink = False
         prompt.focus()
         self._sync_widgets(self.start_config)
+        with self.prevent(Select.Changed):
+            self.query_one("#model", Select).value = self.model
+        self._apply_model_class()
         self._update_layout_class()
         self._render_stage_bar()
         self._render_status()
@@ -209,6 +258,29 @@ class AttnApp(App[int]):
             self._texts["causal"] = event.checkbox.value
             self._request()
 
+    @on(Select.Changed, "#model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        value = event.select.value
+        if isinstance(value, str) and value in MODELS and value != self.model:
+            self.model = value
+
+    def watch_model(self) -> None:
+        self.layer = 0
+        self.head = 0
+        self.overview = False
+        self._apply_model_class()
+        self._render_all()
+        self._request()
+
+    def _apply_model_class(self) -> None:
+        real = self.model != "toy"
+        self.screen.set_class(real, "-model")
+        self.query_one(SettingsPanel).set_model_mode(real)
+        select = self.query_one("#model", Select)
+        if select.value != self.model:
+            with self.prevent(Select.Changed):
+                select.value = self.model
+
     @on(Select.Changed, "#vocab-mode")
     def _vocab_mode_changed(self, event: Select.Changed) -> None:
         value = event.select.value
@@ -239,6 +311,9 @@ class AttnApp(App[int]):
 
     def _request(self) -> None:
         """Validate what the widgets say; if valid, hand it to the compute worker (latest wins)."""
+        if self.model != "toy":
+            self._request_model()
+            return
         config, errors = self.current_config()
         self._errors = errors
         self.query_one(SettingsPanel).show_errors(errors)
@@ -247,9 +322,28 @@ class AttnApp(App[int]):
             self.stale = self.result is not None
             self._render_status()
             return
-        self._generation += 1
+        self._submit(_Request(self._generation + 1, config))
+
+    def _request_model(self) -> None:
+        prompt = str(self._texts["prompt"])
+        errors = {}
+        if not prompt.strip():
+            errors["prompt"] = "prompt is empty: type at least one word"
+        elif len(prompt) > MAX_PROMPT_CHARS:
+            errors["prompt"] = f"prompt has {len(prompt):,} characters: at most {MAX_PROMPT_CHARS:,} allowed"
+        self._errors = errors
+        self.query_one(SettingsPanel).show_errors({})
+        self.query_one("#prompt", Input).set_class(bool(errors), "-bad")
+        if errors:
+            self.stale = self.model_result is not None
+            self._render_status()
+            return
+        self._submit(_Request(self._generation + 1, self.start_config.replace(prompt=prompt), self.model))
+
+    def _submit(self, request: _Request) -> None:
+        self._generation = request.generation
         with self._lock:
-            self._pending = _Request(self._generation, config)
+            self._pending = request
             start = not self._busy
             self._busy = True
         self._render_status()
@@ -271,6 +365,9 @@ class AttnApp(App[int]):
                     self._busy = False
                     return
             started = time.perf_counter()
+            if request.model != "toy":
+                self._run_model(request, started)
+                continue
             try:
                 result = compute(request.config)
             except ConfigError as error:  # validated already; kept so that nothing can escape
@@ -280,6 +377,47 @@ class AttnApp(App[int]):
                 self.post_message(ComputeFailed(request.generation, None, f"could not compute: {error}"))
                 continue
             self.post_message(ResultComputed(request.generation, result, time.perf_counter() - started))
+
+    def _run_model(self, request: _Request, started: float) -> None:
+        """In the worker: load the model (once) and run the prompt; every failure becomes a message."""
+        from attn_tui import models
+
+        def progress(fraction: float, label: str) -> None:
+            self.post_message(ModelProgress(fraction, label))
+
+        try:
+            result = models.load(request.model, progress).run(request.config.prompt)
+        except models.ModelUnavailable as error:
+            self.post_message(ComputeFailed(request.generation, "model", str(error)))
+        except models.PromptTooLong as error:
+            self.post_message(ComputeFailed(request.generation, "prompt", str(error)))
+        except (ValueError, MemoryError, RuntimeError, OSError) as error:
+            self.post_message(ComputeFailed(request.generation, "model", f"{request.model}: {error}"))
+        else:
+            self.post_message(ModelComputed(request.generation, result, time.perf_counter() - started))
+
+    @on(ModelProgress)
+    def _model_progress(self, event: ModelProgress) -> None:
+        self._status_note = f"{event.label} {event.fraction:.0%}"
+        self._render_status()
+
+    @on(ModelComputed)
+    def _model_computed(self, event: ModelComputed) -> None:
+        if event.generation < self._shown_generation or self.model != event.result.model:
+            return
+        self._shown_generation = event.generation
+        self._last_seconds = event.seconds
+        self._status_note = ""
+        self.stale = event.generation != self._generation or bool(self._errors)
+        self.model_result = event.result
+
+    def watch_model_result(self) -> None:
+        result = self.model_result
+        if result is None:
+            return
+        self.layer = min(self.layer, result.n_layers - 1)
+        self.head = min(self.head, result.n_heads - 1)
+        self._render_all()
 
     @on(ResultComputed)
     def _result_computed(self, event: ResultComputed) -> None:
@@ -295,9 +433,16 @@ class AttnApp(App[int]):
     def _compute_failed(self, event: ComputeFailed) -> None:
         if event.generation == self._generation:
             self._errors = {event.field or "prompt": event.message}
+            self._shown_generation = event.generation
             self.query_one(SettingsPanel).show_errors(self._errors)
-            self.stale = self.result is not None
+            self.query_one("#prompt", Input).set_class(event.field == "prompt", "-bad")
+            self.stale = self._shown_result() is not None
             self._render_status()
+            if event.field == "model":
+                self.notify(event.message, title="Model unavailable", severity="error", timeout=8)
+
+    def _shown_result(self) -> Any:
+        return self.model_result if self.model != "toy" else self.result
 
     # -- result → panes -------------------------------------------------------------------------
 
@@ -310,8 +455,35 @@ class AttnApp(App[int]):
         if result is None:
             return
         self.head = min(self.head, result.config.heads - 1)
-        self.query_one("#token-ids", TokenIds).show(result.words, result.token_ids)
-        self.query_one("#vocab-map", VocabMap).show(result.vocab)
+        if self.model == "toy":
+            self._render_all()
+
+    def _render_all(self) -> None:
+        """Push the shown result (toy or real model) into every pane."""
+        if not self.is_mounted:
+            return
+        if self.model != "toy":
+            result = self.model_result if (self.model_result is not None
+                                           and self.model_result.model == self.model) else None
+            if result is None:
+                message = f"loading {self.model}…"
+                self.query_one("#token-ids", TokenIds).show((), (), message)
+                self.query_one("#vocab-map", VocabMap).show({}, message)
+                self.query_one("#embeddings", MatrixView).set_matrix(None, message=message)
+                self.query_one("#attention-grid", MatrixView).set_matrix(None, message=message)
+                self.query_one("#legend", Legend).show(None)
+                self._render_stage_bar()
+                self._render_status()
+                return
+            vocab = dict(sorted({t: i for t, i in zip(result.tokens, result.token_ids)}.items(),
+                                key=lambda item: item[1]))
+            self.query_one("#token-ids", TokenIds).show(result.tokens, result.token_ids)
+            self.query_one("#vocab-map", VocabMap).show(vocab, gaps=False)
+        elif self.result is not None:
+            self.query_one("#token-ids", TokenIds).show(self.result.words, self.result.token_ids)
+            self.query_one("#vocab-map", VocabMap).show(self.result.vocab)
+        else:
+            return
         self._render_embeddings()
         self._render_stage()
         self._render_stage_bar()
@@ -332,25 +504,42 @@ class AttnApp(App[int]):
         self._render_stage_bar()
         self._render_stage()
 
+    def watch_layer(self) -> None:
+        self._render_stage_bar()
+        self._render_stage()
+
+    def watch_hide_special(self) -> None:
+        self._render_stage_bar()
+        self._render_stage()
+
     def watch_overview(self) -> None:
-        self.query_one("#stage-box").set_class(self.overview, "-overview")
+        self.query_one("#stage-box").set_class(self.overview and self.model == "toy", "-overview")
+        self.query_one("#stage-box").set_class(self.overview and self.model != "toy", "-model-overview")
         self._render_stage()
 
     def watch_theme(self) -> None:
-        if self.is_mounted and self.result is not None:
+        if self.is_mounted and self._shown_result() is not None:
             self._render_embeddings()
             self._render_stage()
 
     def _render_embeddings(self) -> None:
-        from attn_tui.stages import embedding_matrix
+        from attn_tui.stages import embedding_matrix, model_embedding_matrix
 
-        if self.result is None:
+        if self.model != "toy":
+            if self.model_result is None:
+                return
+            matrix = model_embedding_matrix(self.model_result)
+        elif self.result is None:
             return
-        matrix = embedding_matrix(self.result)
+        else:
+            matrix = embedding_matrix(self.result)
         self.query_one("#embeddings-box").border_title = f"Embeddings {matrix.title}"
         self.query_one("#embeddings", MatrixView).set_matrix(matrix, dark=self.dark)
 
     def _render_stage(self) -> None:
+        if self.model != "toy":
+            self._render_model_stage()
+            return
         from attn_tui.stages import stage_matrix
 
         result = self.result
@@ -366,10 +555,44 @@ class AttnApp(App[int]):
             overview.show(result.weights.numpy(), self.head, dark=self.dark)
         self._render_inspector()
 
+    def _render_model_stage(self) -> None:
+        from attn_tui.stages import model_matrix
+
+        result = self.model_result
+        if result is None or result.model != self.model:
+            return
+        matrix = model_matrix(result, self.layer, self.head, self.hide_special)
+        self.query_one("#stage-box").border_title = matrix.title
+        self.query_one("#attention-grid", MatrixView).set_matrix(matrix, dark=self.dark)
+        self.query_one("#legend", Legend).show(matrix, dark=self.dark)
+        if self.overview:
+            self.query_one("#model-view", ModelOverview).show(
+                result.attentions.numpy(), (self.layer, self.head), dark=self.dark)
+        self._render_inspector()
+
+    @on(ModelOverview.HeadChosen)
+    def _head_chosen(self, event: ModelOverview.HeadChosen) -> None:
+        self.layer, self.head = event.layer, event.head
+        self.overview = False
+        self.action_focus_grid()
+
     def _render_stage_bar(self) -> None:
         from rich.text import Text
 
         bar = Text(no_wrap=True, overflow="ellipsis")
+        if self.model != "toy":
+            result = self.model_result
+            if result is not None and result.model == self.model:
+                bar.append(", .", "bold")
+                bar.append(f" layer {self.layer + 1}/{result.n_layers}  ")
+                bar.append("[ ]", "bold")
+                bar.append(f" head {self.head + 1}/{result.n_heads}  ")
+                bar.append("o", "bold")
+                bar.append(" all heads  ")
+                bar.append("x", "bold")
+                bar.append(" special " + ("hidden" if self.hide_special else "shown"))
+            self.query_one("#stage-bar", Static).update(bar)
+            return
         for i, stage in enumerate(STAGES):
             current = stage.name == self.stage
             bar.append(f"{(i + 1) % 10}", "bold" if not current else "bold reverse")
@@ -384,9 +607,6 @@ class AttnApp(App[int]):
     def _render_inspector(self) -> None:
         from attn_tui.explain import explain
 
-        result = self.result
-        if result is None:
-            return
         grid = self.query_one("#attention-grid", MatrixView)
         row, col = grid.cursor
         matrix = grid.matrix
@@ -394,19 +614,41 @@ class AttnApp(App[int]):
             return
         row = min(row, matrix.shape[0] - 1)
         col = min(col, matrix.shape[1] - 1)
+        if self.model != "toy":
+            from attn_tui.explain import explain_model
+            from attn_tui.stages import kept_tokens
+
+            real = self.model_result
+            if real is None:
+                return
+            self.query_one(Inspector).show(explain_model(real, self.layer, self.head, row, col, self.hide_special))
+            query = int(kept_tokens(real.special, self.hide_special)[row])
+            self.query_one("#token-ids", TokenIds).set_highlight(query)
+            self._highlight_embedding_row(query)
+            self.query_one("#vocab-map", VocabMap).set_highlight(real.token_ids[query])
+            return
+        result = self.result
+        if result is None:
+            return
         self.query_one(Inspector).show(explain(result, self.stage, self.head, row, col))
         query = row if matrix.rows_are_tokens else None
         self.query_one("#token-ids", TokenIds).set_highlight(query)
+        self._highlight_embedding_row(query)
+        self.query_one("#vocab-map", VocabMap).set_highlight(
+            result.token_ids[query] if query is not None else None)
+
+    def _highlight_embedding_row(self, query: int | None) -> None:
         embeddings = self.query_one("#embeddings", MatrixView)
         if embeddings.highlight_row != query:
             embeddings.highlight_row = query
             embeddings.set_matrix(embeddings.matrix, dark=self.dark)
             if query is not None:
                 embeddings.scroll_to(y=max(query - embeddings.size.height // 2, 0), animate=False)
-        self.query_one("#vocab-map", VocabMap).set_highlight(
-            result.token_ids[query] if query is not None else None)
 
     def _render_status(self) -> None:
+        if self.model != "toy":
+            self._render_model_status()
+            return
         result = self.result
         if self._errors:
             first = next(iter(self._errors.values()))
@@ -425,13 +667,39 @@ class AttnApp(App[int]):
         status.update("  ".join(parts))
         status.set_class(bool(self._errors), "-error")
 
+    def _render_model_status(self) -> None:
+        result = self.model_result if (self.model_result is not None
+                                       and self.model_result.model == self.model) else None
+        if self._errors:
+            state = f"✗ {'stale · ' if result is not None else ''}{printable(next(iter(self._errors.values())))}"
+        elif self._generation != self._shown_generation or result is None:
+            state = f"◌ {self._status_note or 'computing…'}"
+        else:
+            state = "● current"
+        parts = [f"attn-tui · {self.model}", state]
+        if result is not None:
+            parts.append(f"T={result.n_tokens} tokens · {result.n_layers} layers × {result.n_heads} heads · "
+                         f"{'causal' if result.causal else 'bidirectional'} · {self._last_seconds * 1000:.0f} ms")
+        status = self.query_one("#status", Static)
+        status.update("  ".join(parts))
+        status.set_class(bool(self._errors), "-error")
+
     # -- actions --------------------------------------------------------------------------------
 
+    def _heads(self) -> int:
+        if self.model != "toy":
+            return self.model_result.n_heads if self.model_result is not None else 1
+        return self.result.config.heads if self.result is not None else 1
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Letter keys act only outside text fields (there they are typed); heads keys need heads."""
-        if action in ("cycle_head", "toggle_overview"):
-            heads = self.result.config.heads if self.result is not None else 1
-            if heads < 2:
+        """Hide what does not apply: toy stages with a real model, layers with the toy, heads with one."""
+        real = self.model != "toy"
+        if action in ("cycle_layer", "toggle_special"):
+            return True if real else False
+        if real and action in ("stage", "cycle_stage", "toggle_causal", "toggle_vocab_mode", "toggle_compact"):
+            return False
+        if action == "cycle_head" or (action == "toggle_overview" and not real):
+            if self._heads() < 2:
                 return None
         return True
 
@@ -454,15 +722,29 @@ class AttnApp(App[int]):
         self.stage = names[(names.index(self.stage) + step) % len(names)]
 
     def action_cycle_head(self, step: int) -> None:
-        heads = self.result.config.heads if self.result is not None else 1
-        self.head = (self.head + step) % heads
+        self.head = (self.head + step) % self._heads()
 
     def action_set_head(self, head: int) -> None:
-        heads = self.result.config.heads if self.result is not None else 1
-        self.head = min(max(head, 0), heads - 1)
+        self.head = min(max(head, 0), self._heads() - 1)
+
+    def action_cycle_layer(self, step: int) -> None:
+        if self.model_result is not None:
+            self.layer = (self.layer + step) % self.model_result.n_layers
+
+    def action_toggle_special(self) -> None:
+        self.hide_special = not self.hide_special
+
+    def action_set_model(self, model: str) -> None:
+        if model in MODELS:
+            self.model = model
+
+    def action_cycle_model(self) -> None:
+        self.model = MODELS[(MODELS.index(self.model) + 1) % len(MODELS)]
 
     def action_toggle_overview(self) -> None:
         self.overview = not self.overview
+        if self.overview and self.model != "toy":
+            self.query_one("#model-view", ModelOverview).focus()
 
     def action_toggle_causal(self) -> None:
         box = self.query_one("#causal", Checkbox)
@@ -500,6 +782,16 @@ class AttnApp(App[int]):
                                 lambda h=h: self.action_set_head(h))
         if heads > 1:
             yield SystemCommand("Toggle heads overview", "every head's weights side by side",
+                                self.action_toggle_overview)
+        for name in MODELS:
+            yield SystemCommand(f"Model: {name}", "the notebook pipeline" if name == "toy" else
+                                "real pretrained attention heads (needs the models extra)",
+                                lambda name=name: self.action_set_model(name))
+        if self.model != "toy":
+            yield SystemCommand("Toggle special tokens", "hide [CLS]/[SEP]/first tokens and renormalise rows",
+                                self.action_toggle_special)
+            yield SystemCommand("Next layer", "show the next layer", lambda: self.action_cycle_layer(1))
+            yield SystemCommand("Model view: every layer × head", "small maps; Enter opens one",
                                 self.action_toggle_overview)
         yield SystemCommand("Toggle causal mask", "mask keys after the query", self.action_toggle_causal)
         yield SystemCommand("Vocab mode: seed", "the notebook's ids (they skip numbers)",

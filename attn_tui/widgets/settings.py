@@ -65,6 +65,9 @@ class SettingsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Grid():
+            yield Label("model")
+            yield Select([(name, name) for name in ("toy", "minilm", "smollm2")], value="toy", id="model",
+                         allow_blank=False, compact=True)
             for field, wid, label, tip in NUMBER_FIELDS:
                 yield Label(label)
                 box = Input(field_text(field, getattr(DEFAULTS, field)), id=wid, compact=True,
@@ -81,6 +84,12 @@ class SettingsPanel(Vertical):
     def on_mount(self) -> None:
         for box in self.query(Input):
             box.cursor_blink = False
+
+    def set_model_mode(self, real: bool) -> None:
+        """A real model ignores the toy settings: disable them so nobody expects them to act."""
+        for field, wid in FIELD_IDS.items():
+            if field != "prompt":
+                self.query_one(f"#{wid}").disabled = real
 
     def show_errors(self, errors: dict[str, str]) -> None:
         """Mark the fields in `errors` (field → message) and list the messages under the form."""

@@ -119,10 +119,13 @@ class VocabMap(ScrollView):
         self.message = "computing…"
         self.highlight: int | None = None
         """The id to emphasise (the query word's)."""
+        self.gaps = True
 
-    def show(self, vocab, message: str = "") -> None:
+    def show(self, vocab, message: str = "", *, gaps: bool = True) -> None:
+        """`vocab`: token → id in id order. `gaps`: label the ids it skips (the notebook's seed rule)."""
         self.items = list(vocab.items())
         self.message = message
+        self.gaps = gaps
         self.virtual_size = Size(20, len(self.items))
         self.refresh()
 
@@ -151,7 +154,7 @@ class VocabMap(ScrollView):
         word, token_id = self.items[line]
         digits = len(str(self.items[-1][1]))
         previous = self.items[line - 1][1] if line else -1
-        gap = token_id - previous - 1
+        gap = token_id - previous - 1 if self.gaps else 0
         id_style = self.get_component_rich_style("vocab--id")
         word_style = self.get_component_rich_style("vocab--word")
         if token_id == self.highlight:
