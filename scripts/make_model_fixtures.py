@@ -138,7 +138,8 @@ def main() -> int:
         if not args.check:
             OUT.mkdir(parents=True, exist_ok=True)
             torch.save(fixture, OUT / f"{name}.pt")
-            print(f"  wrote {(OUT / f'{name}.pt').relative_to(ROOT)} ({(OUT / f'{name}.pt').stat().st_size} bytes)")
+            written = OUT / f"{name}.pt"
+            print(f"  wrote {written.relative_to(ROOT)} ({written.stat().st_size} bytes)")
         del model
     print("OK" if ok else "FAILED: ids differ or attentions differ by more than the tolerance")
     return 0 if ok else 1

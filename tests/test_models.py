@@ -1,4 +1,4 @@
-"""attn_tui.models: the GGUF reader, the tokenizers, and both models' attentions against transformers' fixtures.
+"""attn_tui.models: the GGUF reader, the tokenizers, and both models' attentions against transformers'.
 
 The fixtures (tests/fixtures/models/*.pt) hold transformers' eager attentions; they are made by
 scripts/make_model_fixtures.py in a separate environment, so these tests need no transformers.
@@ -103,7 +103,8 @@ def _gguf_string(s: str) -> bytes:
     return struct.pack("<Q", len(raw)) + raw
 
 
-def write_gguf(path: Path, metadata: list[tuple[str, int, object]], tensors: list[tuple[str, tuple, int, bytes]]):
+def write_gguf(path: Path, metadata: list[tuple[str, int, object]],
+               tensors: list[tuple[str, tuple, int, bytes]]) -> None:
     """A GGUF v3: metadata as (key, type, value) (types 4 u32, 6 f32, 8 string, 9 array of (type, items)),
     tensors as (name, torch shape, ggml type, raw bytes)."""
     out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata)))
@@ -113,7 +114,10 @@ def write_gguf(path: Path, metadata: list[tuple[str, int, object]], tensors: lis
             item_type, items = value
             out += struct.pack("<IQ", item_type, len(items))
             for item in items:
-                out += _gguf_string(item) if item_type == 8 else struct.pack({4: "<I", 5: "<i", 6: "<f"}[item_type], item)
+                if item_type == 8:
+                    out += _gguf_string(item)
+                else:
+                    out += struct.pack({4: "<I", 5: "<i", 6: "<f"}[item_type], item)
         elif vtype == 8:
             out += _gguf_string(value)
         else:
@@ -170,7 +174,8 @@ def q4_0_reference(raw: bytes) -> np.ndarray:
 def _blocks(rng: np.random.Generator, n: int, scales: int, payload: bytes | int) -> bytes:
     raw = b""
     for _ in range(n):
-        raw += rng.normal(0, 0.05, scales).astype("<f2").tobytes() + rng.integers(0, 256, payload, dtype=np.uint8).tobytes()
+        raw += rng.normal(0, 0.05, scales).astype("<f2").tobytes()
+        raw += rng.integers(0, 256, payload, dtype=np.uint8).tobytes()
     return raw
 
 
@@ -346,7 +351,8 @@ def _check_result(result, n_layers, n_heads, head_dim, hidden, causal):
     assert torch.allclose(F.softmax(scores, dim=-1), result.attentions, atol=1e-5)
     # Agrees with torch's own attention given the same q, k (values = identity picks the weights out).
     eye = torch.eye(T).expand(L, H, T, T)
-    sdpa = F.scaled_dot_product_attention(result.queries, result.keys, eye, is_causal=causal, scale=result.scale)
+    sdpa = F.scaled_dot_product_attention(result.queries, result.keys, eye, is_causal=causal,
+                                          scale=result.scale)
     assert torch.allclose(sdpa, result.attentions, atol=1e-5)
 
 
@@ -441,7 +447,8 @@ def test_result_to_dict(minilm):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "attn_tui", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "attn_tui", *args], capture_output=True, text=True,
+                          timeout=120)
 
 
 @needs("minilm")
@@ -451,7 +458,8 @@ def test_cli_json_minilm_matches_the_fixture():
     assert out.returncode == 0, out.stderr
     assert out.stdout.endswith("\n") and out.stdout.count("\n") == 1
     data = json.loads(out.stdout)
-    assert data["model"] == "minilm" and data["token_ids"] == record["ids"] and data["tokens"] == record["tokens"]
+    assert data["model"] == "minilm" and data["token_ids"] == record["ids"]
+    assert data["tokens"] == record["tokens"]
     att = torch.tensor(data["attentions"])  # [layers][heads][T][T]
     assert att.shape == (6, 12, len(record["ids"]), len(record["ids"]))
     assert (att - record["attentions"]).abs().max() <= TOLERANCE

@@ -231,6 +231,11 @@ class Model:
         """(embeddings, attentions, queries, keys) for the ids; see ModelResult for shapes."""
         raise NotImplementedError
 
+    def clear_cache(self) -> None:
+        """Forget every cached result (benchmarks time the uncached path)."""
+        with self._lock:
+            self._cache.clear()
+
     def run(self, prompt: str) -> ModelResult:
         """Tokenise and run `prompt`; raises ValueError if it is empty, PromptTooLong past max_tokens."""
         with self._lock:

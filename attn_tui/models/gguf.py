@@ -33,7 +33,8 @@ BLOCKS: dict[int, tuple[int, int]] = {
 TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_Q4_0: "Q4_0", GGML_Q4_1: "Q4_1", GGML_Q8_0: "Q8_0"}
 
 # GGUF metadata value types → struct format (8 string, 9 array are read by hand).
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
+            12: "<d"}
 _NUMPY = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<?", 10: "<u8", 11: "<i8",
           12: "<f8"}
 
@@ -135,7 +136,8 @@ class GGUFFile:
         align = int(self.metadata.get("general.alignment", 32))
         data_start = (cur.pos + align - 1) // align * align
         self.tensors: dict[str, TensorInfo] = {
-            name: TensorInfo(name, shape, gtype, data_start + offset) for name, shape, gtype, offset in raw_infos
+            name: TensorInfo(name, shape, gtype, data_start + offset)
+            for name, shape, gtype, offset in raw_infos
         }
 
     def close(self) -> None:
@@ -152,7 +154,8 @@ class GGUFFile:
         """The tensor's bytes, copied out of the map, as a flat uint8 tensor."""
         info = self.tensors[name]
         if info.ggml_type not in BLOCKS:
-            raise GGUFError(f"{name}: ggml type {info.ggml_type} is not supported (F32, F16, Q4_0, Q4_1, Q8_0 are)")
+            raise GGUFError(f"{name}: ggml type {info.ggml_type} is not supported "
+                            f"({', '.join(TYPE_NAMES.values())} are)")
         if info.offset + info.n_bytes > len(self._map):
             raise GGUFError(f"{name}: data runs past the end of the file")
         arr = np.frombuffer(self._map, dtype=np.uint8, count=info.n_bytes, offset=info.offset).copy()

@@ -22,7 +22,7 @@ TOKEN_TYPE_CONTROL = 3
 
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte → printable character table, which byte-level BPE vocabularies are spelled in."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -30,7 +30,7 @@ def bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 _UNICODE_TO_BYTE = {c: b for b, c in bytes_to_unicode().items()}
@@ -111,7 +111,7 @@ class SmolLM2(Model):
                 pre_tokenizers.Digits(individual_digits=True),
                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
             ])
-            control = [t for t, ty in zip(tokens, types) if ty == TOKEN_TYPE_CONTROL]
+            control = [t for t, ty in zip(tokens, types, strict=True) if ty == TOKEN_TYPE_CONTROL]
             tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
             self.tokenizer = tok
             self.vocab = tokens
@@ -178,7 +178,8 @@ class SmolLM2(Model):
             context = (att @ v).transpose(0, 1).reshape(T, H * d)  # (T, hidden)
             x = x + F.linear(context, layer["wo"])  # (T, hidden)
             h = self.rms_norm(x, layer["ffn_norm"])  # (T, hidden)
-            x = x + F.linear(F.silu(F.linear(h, layer["gate"])) * F.linear(h, layer["up"]), layer["down"])  # (T, hidden)
+            gated = F.silu(F.linear(h, layer["gate"])) * F.linear(h, layer["up"])  # (T, ffn)
+            x = x + F.linear(gated, layer["down"])  # (T, hidden)
         return (
             embeddings,
             torch.stack(attentions),  # (L, H, T, T)
