@@ -34,6 +34,7 @@ from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.help import HelpScreen
 from attn_tui.widgets.inspector import Inspector
+from attn_tui.widgets.safe_input import SafeInput
 from attn_tui.widgets.matrix import Legend, MatrixView
 from attn_tui.widgets.model_view import ModelOverview
 from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel, field_text
@@ -103,6 +104,8 @@ class AttnApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "attn-tui"
+    show_timing = True
+    """Show the last computation's time in the status bar (snapshot tests turn it off: it varies)."""
 
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -168,7 +171,7 @@ class AttnApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Static("", id="status", markup=False)
         with Vertical(id="prompt-box"):
-            yield Input(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
+            yield SafeInput(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
                         placeholder="type a prompt: words separated by spaces")
         with Container(id="main"):
             with Vertical(id="center"):
@@ -661,8 +664,8 @@ class AttnApp(App[int]):
         if result is not None:
             c = result.config
             parts.append(f"T={result.n_tokens} · d_model {c.d_model} · d_k {c.d_k} · d_v {c.d_v} · "
-                         f"heads {c.heads}{' · causal' if c.causal else ''} · "
-                         f"{self._last_seconds * 1000:.1f} ms")
+                         f"heads {c.heads}{' · causal' if c.causal else ''}"
+                         + (f" · {self._last_seconds * 1000:.1f} ms" if self.show_timing else ""))
         status = self.query_one("#status", Static)
         status.update("  ".join(parts))
         status.set_class(bool(self._errors), "-error")
@@ -679,7 +682,8 @@ class AttnApp(App[int]):
         parts = [f"attn-tui · {self.model}", state]
         if result is not None:
             parts.append(f"T={result.n_tokens} tokens · {result.n_layers} layers × {result.n_heads} heads · "
-                         f"{'causal' if result.causal else 'bidirectional'} · {self._last_seconds * 1000:.0f} ms")
+                         f"{'causal' if result.causal else 'bidirectional'}"
+                         + (f" · {self._last_seconds * 1000:.0f} ms" if self.show_timing else ""))
         status = self.query_one("#status", Static)
         status.update("  ".join(parts))
         status.set_class(bool(self._errors), "-error")
@@ -706,6 +710,14 @@ class AttnApp(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_command_palette(self) -> None:
+        """Open the palette unless one is open already: under the help screen (ctrl+p, f1, ctrl+p)
+        Textual's own check sees only the top screen and a second palette crashes on its id."""
+        from textual.command import CommandPalette
+
+        if not any(isinstance(screen, CommandPalette) for screen in self.screen_stack):
+            super().action_command_palette()
 
     def action_focus_grid(self) -> None:
         self.query_one("#attention-grid", MatrixView).focus()

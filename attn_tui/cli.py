@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from attn_tui.serve import serve
 
             return serve(args.host, args.port, config, model=args.model)
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # textual-serve runs each browser connection's app on pipes, with its own driver.
+        if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
             fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         from attn_tui.app import AttnApp
 

