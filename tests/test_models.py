@@ -88,6 +88,18 @@ def test_missing_package_gives_the_install_line(monkeypatch):
         assert models.MODEL_SPECS[name].distribution in str(info.value)
 
 
+@pytest.mark.parametrize("library", ["safetensors", "tokenizers"])
+def test_missing_library_gives_the_install_line(monkeypatch, library):
+    monkeypatch.setitem(sys.modules, library, None)  # makes `import library` fail
+    monkeypatch.setattr(models, "_loaded", {})
+    monkeypatch.setattr(models, "model_file", lambda name: Path("/nonexistent/but/found"))
+    names = [n for n in MODEL_NAMES if library in models.MODEL_SPECS[n].libraries]
+    assert names
+    for name in names:
+        with pytest.raises(ModelUnavailable, match=f"needs the Python library {library}; install with: "):
+            models.load(name)
+
+
 def test_model_file_is_found_without_importing_the_package():
     for name in MODEL_NAMES:
         if models.available(name):

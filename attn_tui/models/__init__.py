@@ -69,6 +69,8 @@ class ModelSpec:
     """Whether a token attends only to itself and earlier tokens."""
     limit_reason: str
     """Why max_tokens is what it is, for the PromptTooLong message."""
+    libraries: tuple[str, ...]
+    """Python libraries (the `models` extra) the loader imports."""
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
@@ -81,6 +83,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         max_tokens=512,
         causal=False,
         limit_reason="its 512 learned positions, [CLS] and [SEP] included",
+        libraries=("safetensors", "tokenizers"),
     ),
     "smollm2": ModelSpec(
         name="smollm2",
@@ -93,6 +96,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         max_tokens=256,
         causal=True,
         limit_reason="this app's cap: it keeps all 30 × 9 attention maps, T² each",
+        libraries=("tokenizers",),
     ),
 }
 
@@ -293,13 +297,15 @@ def load(name: str, progress: Progress | None = None) -> Model:
         if path is None:
             raise _unavailable(spec, f"the package {spec.distribution}")
         report(0.0, f"loading {spec.title}")
-        try:
-            if name == "minilm":
-                from attn_tui.models.bert import MiniLM as cls
-            else:
-                from attn_tui.models.llama import SmolLM2 as cls
-        except ImportError as error:
-            raise _unavailable(spec, f"the Python library {error.name or error}") from error
+        for library in spec.libraries:
+            try:
+                importlib.import_module(library)
+            except ImportError as error:
+                raise _unavailable(spec, f"the Python library {library}") from error
+        if name == "minilm":
+            from attn_tui.models.bert import MiniLM as cls
+        else:
+            from attn_tui.models.llama import SmolLM2 as cls
         model = cls(spec, path, report)
         _loaded[name] = model
         report(1.0, f"{spec.title} ready")
