@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,7 @@ class AttnApp(App[int]):
         Binding("full_stop", "cycle_layer(1)", "Layer", key_display=", ."),
         Binding("x", "toggle_special", "Hide special"),
         Binding("m", "cycle_model", "Model", show=False),
+        Binding("e", "export", "Export"),
         Binding("r", "reset", "Reset", show=False),
     ]
 
@@ -150,8 +152,11 @@ class AttnApp(App[int]):
     hide_special: reactive[bool] = reactive(False, init=False)
     """Hide special/first tokens of a real model and renormalise the rows."""
 
-    def __init__(self, config: AttentionConfig | None = None, model: str = "toy", **fields: Any) -> None:
+    def __init__(self, config: AttentionConfig | None = None, model: str = "toy",
+                 export_dir: str | Path = ".", **fields: Any) -> None:
         super().__init__()
+        self.export_dir = Path(export_dir)
+        """Where exports go; the export dialog can change it."""
         start = (config or DEFAULTS).replace(**fields)
         self.start_config = start
         """The state the app opened with (flags or keyword arguments)."""
@@ -716,8 +721,10 @@ class AttnApp(App[int]):
         Textual's own check sees only the top screen and a second palette crashes on its id."""
         from textual.command import CommandPalette
 
-        if not any(isinstance(screen, CommandPalette) for screen in self.screen_stack):
-            super().action_command_palette()
+        from attn_tui.widgets.palette import Palette
+
+        if self.use_command_palette and not any(isinstance(s, CommandPalette) for s in self.screen_stack):
+            self.push_screen(Palette(id="--command-palette"))
 
     def action_focus_grid(self) -> None:
         self.query_one("#attention-grid", MatrixView).focus()
@@ -773,6 +780,109 @@ class AttnApp(App[int]):
         grid = self.query_one("#attention-grid", MatrixView)
         grid.compact = not grid._compact_now
 
+    # -- export ---------------------------------------------------------------------------------
+
+    def _command(self) -> str:
+        from attn_tui.export import command_line
+
+        if self.model != "toy":
+            prompt = self.model_result.prompt if self.model_result is not None else str(self._texts["prompt"])
+            return command_line(DEFAULTS.replace(prompt=prompt), self.model)
+        config = self.result.config if self.result is not None else self.start_config
+        return command_line(config)
+
+    def action_export(self) -> None:
+        from attn_tui.widgets.export_screen import ExportScreen
+
+        if self._shown_result() is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
+        if isinstance(self.screen, ExportScreen):
+            return
+        self.push_screen(ExportScreen(self.export_dir, self._command(), toy=self.model == "toy"),
+                         self._export_chosen)
+
+    def action_export_as(self, kind: str) -> None:
+        from attn_tui.widgets.export_screen import ExportRequest
+
+        self._export_chosen(ExportRequest(kind, self.export_dir))
+
+    def _export_chosen(self, request: Any) -> None:
+        if request is None:
+            return
+        self.export_dir = request.directory
+        if request.kind == "screen":
+            self.call_after_refresh(self._export_screen, request)
+            return
+        self._export(request)
+
+    def _export_screen(self, request: Any) -> None:
+        from attn_tui.export import ExportExists
+
+        path = request.directory / "attn-screen.svg"
+        if path.exists() and not request.overwrite:
+            self._confirm_overwrite(ExportExists(path), request)
+            return
+        try:
+            request.directory.mkdir(parents=True, exist_ok=True)
+            self.save_screenshot(filename=path.name, path=str(request.directory))
+        except OSError as error:
+            self.notify(f"could not write {path}: {error.strerror or error}", severity="error")
+            return
+        self.notify(f"wrote {path}", title="Exported", timeout=6)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _export(self, request: Any) -> None:
+        """Write one export off the UI thread (a 4,096-word CSV takes seconds)."""
+        from attn_tui import export
+
+        result = self._shown_result()
+        head, layer = self.head, self.layer
+        stage = self.stage if self.model == "toy" else "weights"
+        if request.kind == "script" and self.model != "toy":
+            self.call_from_thread(self.notify, "The script recomputes the toy pipeline; a real model has none.",
+                                  severity="warning")
+            return
+        try:
+            if request.kind == "json":
+                paths = [export.export_json(result, request.directory, overwrite=request.overwrite)]
+            elif request.kind == "csv":
+                paths = export.export_csv(result, stage, head, request.directory, overwrite=request.overwrite,
+                                          layer=layer)
+            elif request.kind == "npz":
+                paths = [export.export_npz(result, request.directory, overwrite=request.overwrite)]
+            elif request.kind == "grid":
+                paths = [export.export_svg_grid(result, stage, head, request.directory,
+                                                overwrite=request.overwrite, layer=layer)]
+            else:
+                paths = [export.export_script(result.config, request.directory, overwrite=request.overwrite)]
+        except export.ExportExists as error:
+            self.call_from_thread(self._confirm_overwrite, error, request)
+            return
+        except (OSError, ValueError) as error:
+            self.call_from_thread(self.notify, f"could not export: {error}", severity="error", timeout=8)
+            return
+        where = ", ".join(str(p) for p in paths)
+        self.call_from_thread(self.notify, f"wrote {where}", title="Exported", timeout=6)
+
+    def _confirm_overwrite(self, error: Any, request: Any) -> None:
+        from dataclasses import replace
+
+        from attn_tui.widgets.export_screen import ConfirmOverwrite
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._export_chosen(replace(request, overwrite=True))
+            else:
+                self.notify(f"kept {error.path}", timeout=3)
+
+        self.push_screen(ConfirmOverwrite(error.path), answered)
+
+    def action_show_command(self) -> None:
+        command = self._command()
+        self.copy_to_clipboard(command)
+        self.notify(command, title="Command line (copied)", timeout=10)
+
     def action_reset(self) -> None:
         """Restore the notebook's defaults (every setting and the prompt) and recompute."""
         self._sync_widgets(DEFAULTS)
@@ -810,6 +920,14 @@ class AttnApp(App[int]):
                             lambda: self.action_set_vocab_mode("seed"))
         yield SystemCommand("Vocab mode: dense", "distinct words numbered 0..n-1",
                             lambda: self.action_set_vocab_mode("dense"))
+        for kind, label in (("json", "JSON"), ("csv", "CSV of the grid"), ("npz", "NumPy .npz"),
+                            ("grid", "SVG of the grid"), ("screen", "SVG of the screen"),
+                            ("script", "Python script")):
+            yield SystemCommand(f"Export: {label}", f"write it to {self.export_dir}",
+                                lambda kind=kind: self.action_export_as(kind))
+        yield SystemCommand("Export…", "choose a format and a folder", self.action_export)
+        yield SystemCommand("Show the command line", "the attn-tui command that reopens this state (copied)",
+                            self.action_show_command)
         yield SystemCommand("Zoom: numbers / colour blocks", "toggle the grid's cell size", self.action_toggle_compact)
         yield SystemCommand("Reset to the notebook", "restore every default setting and the prompt",
                             self.action_reset)

@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="compute once, print the result as one JSON object, exit")
     modes.add_argument("--export-script", metavar="FILE",
                        help="write a standalone Python script that recomputes this state, exit")
+    modes.add_argument("--export", metavar="KINDS",
+                       help="write json, csv, npz, grid (SVG) and/or script (comma-separated) to "
+                            "--export-dir, exit")
+    modes.add_argument("--export-dir", metavar="DIR", default=".",
+                       help="where exports go, here and in the app (default: the current folder)")
+    modes.add_argument("--stage", default="weights",
+                       help="--export csv/grid: the stage (default: weights)")
+    modes.add_argument("--head", default="1", help="--export csv/grid: the head, from 1 (default: 1)")
     modes.add_argument("--serve", action="store_true",
                        help="serve the explorer to a web browser (needs the web extra)")
     modes.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default: 127.0.0.1)")
@@ -106,6 +114,56 @@ def run_json(config: AttentionConfig) -> int:
     return 0
 
 
+EXPORT_KINDS = ("json", "csv", "npz", "grid", "script")
+
+
+def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
+    """`--export KINDS`: compute once, write each file to --export-dir, name each on stderr."""
+    from pathlib import Path
+
+    from attn_tui.stages import STAGE_BY_NAME
+
+    kinds = [k.strip().lower() for k in args.export.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in EXPORT_KINDS]
+    if not kinds or unknown:
+        fail(f"--export: {', '.join(unknown) or 'nothing'} is not a format: use {', '.join(EXPORT_KINDS)}")
+    if args.stage not in STAGE_BY_NAME:
+        fail(f"--stage: {args.stage!r} is not a stage: use {', '.join(STAGE_BY_NAME)}")
+    try:
+        head = int(args.head)
+    except ValueError:
+        fail(f"--head: {args.head!r} is not a whole number")
+    if not 1 <= head <= config.heads:
+        fail(f"--head: {head} is out of range: allowed 1 to {config.heads}")
+    from attn_tui import export, runtime
+
+    runtime.configure_torch()
+    from attn_tui.attention import compute
+
+    result = compute(config)
+    directory = Path(args.export_dir)
+    written = []
+    try:
+        for kind in kinds:
+            if kind == "json":
+                written.append(export.export_json(result, directory))
+            elif kind == "csv":
+                written += export.export_csv(result, args.stage, head - 1, directory)
+            elif kind == "npz":
+                written.append(export.export_npz(result, directory))
+            elif kind == "grid":
+                written.append(export.export_svg_grid(result, args.stage, head - 1, directory))
+            else:
+                written.append(export.export_script(config, directory))
+    except export.ExportExists as error:
+        fail(str(error))
+    except (OSError, ValueError) as error:
+        fail(f"--export: {error}")
+    for path in written:
+        sys.stderr.write(f"wrote {path}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_json(args.model, config.prompt)
         if args.json:
             return run_json(config)
+        if args.export:
+            return run_export(config, args)
         if args.export_script:
             from attn_tui.export import write_script_cli
 
@@ -130,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         from attn_tui.app import AttnApp
 
-        app = AttnApp(config=config, model=args.model)
+        app = AttnApp(config=config, model=args.model, export_dir=args.export_dir)
         app.run()
         return app.return_code or 0
     except KeyboardInterrupt:

@@ -162,6 +162,13 @@ async def _model_view(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def _export_dialog(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "e")
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
 MODEL_PROMPT = "The cat sat on the mat because it was tired."
 
 SCENARIOS = [
@@ -180,6 +187,7 @@ SCENARIOS = [
     Scenario("palette", setup=_palette),
     Scenario("light_theme", setup=_light),
     Scenario("no_color", env={"NO_COLOR": "1"}, setup=_inspector),
+    Scenario("export_dialog", setup=_export_dialog),
     Scenario("model_minilm", config={"model": "minilm", "prompt": MODEL_PROMPT}, setup=_model_cell,
              model="minilm"),
     Scenario("model_minilm_hide_special", config={"model": "minilm", "prompt": MODEL_PROMPT},

@@ -57,6 +57,11 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
             assert app.query_one("#heads-overview").display
         if scenario.name == "invalid_setting":
             assert app.stale and app.query_one("#d-k").has_class("-bad")
+        if scenario.name == "export_dialog":
+            from attn_tui.widgets.export_screen import ExportScreen
+
+            assert isinstance(app.screen, ExportScreen)
+            assert app.screen.command == "attn-tui"
         if scenario.name == "help":
             assert isinstance(app.screen, HelpScreen)
         if scenario.name == "too_small_30x10":
@@ -318,3 +323,56 @@ async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypa
         await pilot.press("end", "space", "x")
         await settle(pilot)
         assert app.result.words[-1] == "x"
+
+
+async def wait_for(pilot, predicate, tries: int = 300) -> None:
+    for _ in range(tries):
+        await pilot.pause(0.01)
+        if predicate():
+            return
+    raise AssertionError("condition never became true")
+
+
+async def test_export_dialog_writes_and_asks_before_overwriting(tmp_path):
+    import json
+
+    from attn_tui.widgets.export_screen import ConfirmOverwrite
+
+    app = AttnApp(export_dir=tmp_path, heads=2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "e", "j")
+        target = tmp_path / "attn-result.json"
+        await wait_for(pilot, target.exists)
+        assert json.loads(target.read_text())["config"]["heads"] == 2
+        target.write_text("old")
+        await pilot.press("e", "j")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmOverwrite))
+        await pilot.press("n")
+        await pilot.pause()
+        assert target.read_text() == "old"
+        await pilot.press("e", "j")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmOverwrite))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: target.read_text() != "old")
+        assert json.loads(target.read_text())["token_ids"] == [0, 3, 2, 4, 5, 7, 9, 2, 8, 7]
+        await pilot.press("e", "c")
+        await wait_for(pilot, lambda: any(tmp_path.glob("attn-weights-*.csv")))
+        await pilot.press("e", "s")
+        await wait_for(pilot, (tmp_path / "attn-screen.svg").exists)
+        picture = (tmp_path / "attn-screen.svg").read_text()
+        assert "Token&#160;ids" in picture, "the explorer's screen"
+        assert "reopens&#160;this&#160;state" not in picture, "not the dialog over it"
+
+
+async def test_export_dialog_folder_and_command_line(tmp_path):
+    app = AttnApp(prompt="a b c", causal=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "e")
+        assert app.screen.command == "attn-tui --prompt 'a b c' --causal"
+        folder = app.screen.query_one("#export-folder")
+        folder.value = str(tmp_path / "new")
+        await pilot.press("p")
+        await wait_for(pilot, (tmp_path / "new" / "attn-script.py").exists)
+        assert app.export_dir == tmp_path / "new"
