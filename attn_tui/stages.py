@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 if TYPE_CHECKING:
+    import numpy as np
     from attn_tui.attention import AttentionResult
 
 
@@ -81,6 +81,8 @@ class Matrix:
 
 
 def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]:
+    import numpy as np  # here, not at import: the first frame comes before numpy
+
     finite = values if masked is None else values[~masked]
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
@@ -94,6 +96,8 @@ def token_labels(words: tuple[str, ...]) -> tuple[str, ...]:
 
 def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Matrix:
     """The matrix of one stage (one head for per-head stages), labelled for display."""
+    import numpy as np  # here, not at import: the first frame comes before numpy
+
     stage = STAGE_BY_NAME[stage_name]
     c = result.config
     words = token_labels(result.words)
@@ -137,6 +141,8 @@ def embedding_matrix(result: AttentionResult) -> Matrix:
 
 def kept_tokens(special: tuple[bool, ...], hide_special: bool) -> np.ndarray:
     """Indices of the tokens shown: all, or all but the special ones (never none)."""
+    import numpy as np  # here, not at import: the first frame comes before numpy
+
     every = np.arange(len(special))
     if not hide_special:
         return every
@@ -149,6 +155,8 @@ def model_matrix(result, layer: int, head: int, hide_special: bool = False) -> M
 
     `result` is an `attn_tui.models.ModelResult`.
     """
+    import numpy as np  # here, not at import: the first frame comes before numpy
+
     weights = result.attentions[layer, head].numpy()  # (T, T)
     kept = kept_tokens(result.special, hide_special)
     values = weights[np.ix_(kept, kept)]

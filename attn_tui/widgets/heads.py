@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
@@ -10,12 +11,17 @@ from textual.widget import Widget
 
 from attn_tui.colors import make_scale
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MAX_SIDE = 32
 """Largest heatmap side in cells; longer prompts are max-pooled down to it."""
 
 
 def pool(weights: np.ndarray, side: int) -> np.ndarray:
     """Max-pool a (T, T) matrix down to at most (side, side), so a sharp peak is never lost."""
+    import numpy as np  # here, not at import: the first frame comes before numpy
+
     t = weights.shape[0]
     if t <= side:
         return weights

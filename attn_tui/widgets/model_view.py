@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -15,6 +16,9 @@ from textual.strip import Strip
 
 from attn_tui.colors import make_scale
 from attn_tui.widgets.heads import pool
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SIDE = 12
 """Largest map side in cells; longer prompts are max-pooled to it."""
@@ -59,6 +63,8 @@ class ModelOverview(ScrollView, can_focus=True):
 
     def show(self, attentions: np.ndarray | None, selected: tuple[int, int], *, dark: bool = True) -> None:
         """`attentions`: (layers, heads, T, T)."""
+        import numpy as np  # here, not at import: the first frame comes before numpy
+
         self._dark = dark
         if attentions is None:
             self._maps = None
