@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from types import MappingProxyType
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 NOTEBOOK_PROMPT = "Hello World I am an attention seeker I love attention"
@@ -111,7 +111,11 @@ def parse_field(name: str, text: str) -> Any:
             raise ConfigError(name, f"{name} is empty: {_allowed(name)}")
         if not _INT_TEXT.fullmatch(raw):
             raise ConfigError(name, f"{name} = {shown} is not a whole number: {_allowed(name)}")
-        return int(raw.replace("_", ""))
+        digits = raw.replace("_", "").lstrip("+-").lstrip("0")
+        # int() refuses more than 4,300 digits with a ValueError; far past every ceiling anyway.
+        if len(digits) > 40:
+            raise ConfigError(name, f"{name} = {shown} is out of range: {_allowed(name)}")
+        return -int(digits or "0") if raw.startswith("-") else int(digits or "0")
     if name == "temperature":
         try:
             value = float(raw)

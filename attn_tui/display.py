@@ -34,6 +34,28 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def stand_ins(text: str) -> str:
+    """`text` with each control, format or surrogate character swapped for one visible character.
+
+    One character for one, so that positions in the text stay positions on screen (for an input's
+    cursor); tabs stay (inputs expand them). `\x1b` becomes `␛`, U+202E and other invisibles `�`.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch.isprintable() or ch == "\t" or unicodedata.category(ch) in ("Zs", "Mn", "Me", "Mc"):
+            out.append(ch)
+        elif code in _CONTROL_PICTURES:
+            out.append(_CONTROL_PICTURES[code])
+        elif code < 0x20:
+            out.append(chr(0x2400 + code))
+        else:
+            out.append("\ufffd")
+    return "".join(out)
+
+
 def fit(text: str, width: int, *, align: str = "left") -> str:
     """`text` made printable and cut or padded to exactly `width` cells, with … where cut."""
     if width <= 0:
@@ -63,7 +85,7 @@ def number_format(low: float, high: float, *, sequential: bool = False) -> tuple
     The inspector shows every number in full.
     """
     top = max(abs(low), abs(high))
-    if sequential and 0 <= low and top <= 1.0:
+    if sequential and low >= 0 and top <= 1.0:
         spec = "w"
     elif top < 0.995:
         spec = "s"

@@ -21,7 +21,7 @@ def _word(result: AttentionResult, i: int) -> str:
 
 
 def _dot_terms(a: list[float], b: list[float], shown: int = 2) -> str:
-    terms = [f"{x:.2f}×{y:.2f}" for x, y in zip(a[:shown], b[:shown])]
+    terms = [f"{x:.2f}×{y:.2f}" for x, y in zip(a[:shown], b[:shown], strict=False)]
     return " + ".join(terms) + (" + …" if len(a) > shown else "")
 
 
@@ -79,7 +79,7 @@ def explain(result: AttentionResult, stage: str, head: int, row: int, col: int) 
     h = col // hv
     weights = result.weights[h, row].tolist()
     v = result.value[:, col].tolist()
-    parts = sorted(((w * x, j) for j, (w, x) in enumerate(zip(weights, v))), key=lambda p: -abs(p[0]))
+    parts = sorted(((w * x, j) for j, (w, x) in enumerate(zip(weights, v, strict=True))), key=lambda p: -abs(p[0]))
     lines = [
         f"context[{row},{col}]  word {_word(result, row)}",
         f"column {col}, from head {h + 1}",

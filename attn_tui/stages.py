@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     import numpy as np
+
     from attn_tui.attention import AttentionResult
 
 
@@ -103,10 +103,7 @@ def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Mat
     words = token_labels(result.words)
     tensor = getattr(result, stage.name)
     head = min(max(head, 0), c.heads - 1)
-    if stage.per_head:
-        values = tensor[head].numpy()
-    else:
-        values = tensor.numpy()
+    values = tensor[head].numpy() if stage.per_head else tensor.numpy()
     rows, cols = values.shape
     masked = None
     mask_text = "masked"

@@ -39,7 +39,7 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
                 assert app.query_one("#model-view").selected == (1, 1)
             else:
                 assert (app.layer, app.head) == (1, 1)
-                assert f"layer 2 head 2" in inspector_text(app)
+                assert "layer 2 head 2" in inspector_text(app)
             if "hide_special" in scenario.name:
                 grid = app.query_one("#attention-grid", MatrixView)
                 assert grid.matrix.shape[0] == real.n_tokens - sum(real.special)

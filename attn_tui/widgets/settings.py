@@ -7,6 +7,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from attn_tui.config import DEFAULTS, VOCAB_MODES
+from attn_tui.widgets.safe_input import SafeInput
 
 # (field, widget id, label, tooltip)
 NUMBER_FIELDS = (
@@ -70,7 +71,7 @@ class SettingsPanel(Vertical):
                          allow_blank=False, compact=True)
             for field, wid, label, tip in NUMBER_FIELDS:
                 yield Label(label)
-                box = Input(field_text(field, getattr(DEFAULTS, field)), id=wid, compact=True,
+                box = SafeInput(field_text(field, getattr(DEFAULTS, field)), id=wid, compact=True,
                             select_on_focus=False)
                 box.tooltip = tip
                 yield box
