@@ -9,8 +9,9 @@ Runs in a SEPARATE environment with transformers (never a dependency of attn-tui
     /tmp/refenv/bin/python scripts/make_model_fixtures.py --check    # only compares, writes nothing
 
 For each model and prompt it records transformers' token ids and tokens and the attention weights of
-a few layers (all heads), then runs attn_tui.models from this checkout on the same prompt and prints
-the largest absolute difference over ALL layers and heads. It exits 1 if any id differs or any
+every layer and head, then runs attn_tui.models from this checkout on the same prompt and prints
+the largest absolute difference over all layers and heads, of the attention weights and of the
+input embeddings, queries and keys (those three are checked here, not stored). It exits 1 if any id differs or any
 difference exceeds 1e-4. The tests compare the package to the stored fixtures, so CI needs no
 transformers.
 """
@@ -78,6 +79,49 @@ def reference(tok, model, prompt: str) -> tuple[list[int], list[str], torch.Tens
     return ids[0].tolist(), tok.convert_ids_to_tokens(ids[0].tolist()), att
 
 
+def qk_reference(name: str, model, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """transformers' input embeddings (T, hidden), and per-head queries and keys (L, H, T, d) as dotted.
+
+    Read with forward hooks on the q/k projections; SmolLM2's get transformers' own rotary embedding
+    (`apply_rotary_pos_emb`) and its key/value heads repeated per query head, as eager attention does.
+    """
+    captured: dict = {}
+    hooks = []
+
+    def keep(key):
+        return lambda module, inputs, output: captured.__setitem__(key, output[0])
+
+    if name == "minilm":
+        layers = [(lay.attention.self.query, lay.attention.self.key) for lay in model.encoder.layer]
+        hooks.append(model.embeddings.register_forward_hook(keep("emb")))
+    else:
+        layers = [(lay.self_attn.q_proj, lay.self_attn.k_proj) for lay in model.model.layers]
+        hooks.append(model.model.embed_tokens.register_forward_hook(keep("emb")))
+    for i, (q_proj, k_proj) in enumerate(layers):
+        hooks += [q_proj.register_forward_hook(keep(("q", i))), k_proj.register_forward_hook(keep(("k", i)))]
+    config = model.config
+    T, H = len(ids), config.num_attention_heads
+    d = config.hidden_size // H
+    Hkv = getattr(config, "num_key_value_heads", H)
+    with torch.inference_mode():
+        model(input_ids=torch.tensor([ids]))
+        if name == "smollm2":
+            from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+            cos, sin = model.model.rotary_emb(captured["emb"][None], torch.arange(T)[None])
+    for hook in hooks:
+        hook.remove()
+    queries, keys = [], []
+    for i in range(len(layers)):
+        q = captured[("q", i)].view(1, T, H, d).transpose(1, 2)  # (1, H, T, d)
+        k = captured[("k", i)].view(1, T, Hkv, d).transpose(1, 2)  # (1, Hkv, T, d)
+        if name == "smollm2":
+            q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        queries.append(q[0])
+        keys.append(k[0].repeat_interleave(H // Hkv, dim=0))  # (H, T, d)
+    return captured["emb"], torch.stack(queries), torch.stack(keys)
+
+
 def digit_split(tok):
     """transformers' tokenizer for the GGUF, with the digit split SmolLM2's tokenizer has.
 
@@ -129,7 +173,7 @@ def main() -> int:
             return 1
         tok, model = transformers_minilm(path) if name == "minilm" else transformers_smollm2(path)
         ours = load(name)
-        records, worst = [], 0.0
+        records, worst, worst_vectors = [], 0.0, 0.0
         for prompt in PROMPTS:
             ids, tokens, att = reference(tok, model, prompt)
             mine = ours.run(prompt)
@@ -141,6 +185,13 @@ def main() -> int:
                   f"max |Δ attention| over all {att.shape[0]}×{att.shape[1]} heads = {diff:.3g}")
             if not same_ids:
                 print(f"  transformers {ids}\n  ours         {list(mine.token_ids)}")
+            else:
+                emb, q, k = qk_reference(name, model, ids)
+                vec = max((mine.embeddings - emb).abs().max().item(), (mine.queries - q).abs().max().item(),
+                          (mine.keys - k).abs().max().item())
+                ok &= vec <= TOLERANCE
+                worst_vectors = max(worst_vectors, vec)
+                print(f"  max |Δ| of embeddings, queries, keys = {vec:.3g}")
             layers = LAYERS[name]
             records.append({
                 "prompt": prompt,
@@ -154,11 +205,13 @@ def main() -> int:
             "transformers": str(transformers.__version__),
             "torch": str(torch.__version__),
             "max_abs_diff": worst,
+            "max_abs_diff_vectors": worst_vectors,
             "prompts": records,
         }
         fixture["ids_only"], same = check_ids(name, tok, ours)
         ok &= same
-        print(f"{name}: worst max |Δ| = {worst:.3g} (tolerance {TOLERANCE})")
+        print(f"{name}: worst max |Δ| attention {worst:.3g}, embeddings/queries/keys {worst_vectors:.3g}"
+              f" (tolerance {TOLERANCE})")
         if not args.check:
             OUT.mkdir(parents=True, exist_ok=True)
             torch.save(fixture, OUT / f"{name}.pt")
