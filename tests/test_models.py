@@ -421,6 +421,13 @@ def test_empty_prompt_is_refused(minilm):
             minilm.run(prompt)
 
 
+@needs("smollm2")
+def test_smollm2_prompt_of_unknown_bytes_is_refused(smollm2):
+    with pytest.raises(ValueError, match="the prompt has no token smollm2 can read"):
+        smollm2.run("\x04\x06")
+    assert smollm2.run("\x04a").tokens == ("a",)  # the unknown byte is dropped, as transformers drops it
+
+
 @needs("minilm")
 def test_minilm_prompt_too_long_names_the_limit(minilm):
     with pytest.raises(PromptTooLong, match=r"the prompt is 602 tokens; minilm takes at most 512 tokens"):
@@ -449,6 +456,37 @@ def test_smollm2_tokenizer_is_lossless(smollm2, text):
     vocab = set(smollm2.vocab)
     known = bytes(b for b in text.encode("utf-8") if bytes_to_unicode()[b] in vocab)
     assert joined == known
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(str.strip)
+
+
+@needs("minilm")
+@settings(max_examples=25, deadline=None)
+@given(_TEXT)
+def test_minilm_any_prompt(minilm, text):
+    r = minilm.run(text)
+    T = len(r.token_ids)
+    assert r.tokens[0] == "[CLS]" and r.tokens[-1] == "[SEP]" and r.special[0] and r.special[-1]
+    assert r.attentions.shape == (6, 12, T, T) and torch.isfinite(r.attentions).all()
+    assert torch.allclose(r.attentions.sum(-1), torch.ones(6, 12, T), atol=1e-5)
+
+
+@needs("smollm2")
+@settings(max_examples=15, deadline=None)
+@given(_TEXT)
+def test_smollm2_any_prompt(smollm2, text):
+    if not smollm2.tokenize(text)[0]:  # only bytes the vocabulary lacks, such as "\x04"
+        with pytest.raises(ValueError, match="the prompt has no token smollm2 can read"):
+            smollm2.run(text)
+        return
+    r = smollm2.run(text)
+    T = len(r.token_ids)
+    assert T >= 1 and r.special[0] and len(r.tokens) == T
+    assert all(tok and tok.isprintable() for tok in r.tokens)  # readable, whatever the bytes
+    assert r.attentions.shape == (30, 9, T, T) and torch.isfinite(r.attentions).all()
+    assert torch.allclose(r.attentions.sum(-1), torch.ones(30, 9, T), atol=1e-5)
+    assert (r.attentions.triu(1) == 0).all()
 
 
 # ── result_to_dict and the command line ──────────────────────────────────────────────────────────

@@ -250,6 +250,9 @@ class Model:
         if not prompt.strip():
             raise ValueError("the prompt is empty")
         ids, tokens, special = self.tokenize(prompt)
+        if not ids:
+            # SmolLM2's vocabulary lacks a few bytes (0x04, 0xF1, ...), and its tokenizer drops them.
+            raise ValueError(f"the prompt has no token {self.name} can read (its vocabulary lacks those bytes)")
         if len(ids) > self.max_tokens:
             raise PromptTooLong(self.name, len(ids), self.max_tokens, self.spec.limit_reason)
         import torch
