@@ -306,10 +306,13 @@ def load(name: str, progress: Progress | None = None) -> Model:
             except ImportError as error:
                 raise _unavailable(spec, f"the Python library {library}") from error
         if name == "minilm":
-            from attn_tui.models.bert import MiniLM as cls
+            from attn_tui.models.bert import MiniLM
+
+            model = MiniLM(spec, path, report)
         else:
-            from attn_tui.models.llama import SmolLM2 as cls
-        model = cls(spec, path, report)
+            from attn_tui.models.llama import SmolLM2
+
+            model = SmolLM2(spec, path, report)
         _loaded[name] = model
         report(1.0, f"{spec.title} ready")
         return model
