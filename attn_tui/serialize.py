@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,4 +59,14 @@ def result_to_dict(result: AttentionResult) -> dict[str, Any]:
 
 def dumps(data: dict[str, Any]) -> str:
     """JSON text; floats keep full float32 precision (repr of the exact value)."""
-    return json.dumps(data, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    return text.translate(_ESCAPE_FOR_TERMINALS) if _UNSAFE.search(text) else text
+
+
+# json escapes C0 controls but writes DEL, the C1 controls (U+009B is a one-character CSI to many
+# terminals) and the line separators raw; `attn-tui --json` often lands on a terminal, so escape
+# those too. They can only occur inside JSON strings, where \uXXXX means the same character.
+# Lone surrogates (from undecodable bytes in argv) cannot be written as UTF-8 at all: escape them.
+_ESCAPE_FOR_TERMINALS = {code: f"\\u{code:04x}"
+                         for code in (*range(0x7F, 0xA0), 0x2028, 0x2029, *range(0xD800, 0xE000))}
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
