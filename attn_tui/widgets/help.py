@@ -31,8 +31,15 @@ KEYS = (
     ("v", "vocab mode seed / dense"),
     ("z", "zoom: numbers / colour blocks"),
     ("r", "reset"),
+    ("e", "export: JSON, CSV, NumPy, SVG, a Python script; the command line"),
+    ("m", "model: toy → minilm → smollm2 (also in Settings and the palette)"),
     ("/", "back to the prompt"),
     ("?", "help"),
+    ("With a real model", None),
+    (", / .", "previous / next layer"),
+    ("[ / ]", "previous / next head"),
+    ("o", "every layer × head as small maps; arrows choose, enter opens"),
+    ("x", "hide the special / first tokens and renormalise the rows"),
 )
 
 PANES = (
@@ -47,6 +54,8 @@ PANES = (
              "Colour: blue < 0 < red for signed values, dark → bright for weights; numbers where they fit."),
     ("Inspector", "the arithmetic behind the cell under the cursor: q·k, the scale, the row's softmax, "
                   "the weight and its share of the context."),
+    ("Real models", "minilm and smollm2 (Settings → model): their own tokens and ids, input embeddings, and "
+                    "each layer's heads; much attention lands on the first / special token (an attention sink)."),
 )
 
 
@@ -80,17 +89,17 @@ class HelpScreen(ModalScreen[None]):
             if what is None:
                 keys.add_row(Text(key, style="underline"), "")
             else:
-                keys.add_row(key, what)
+                keys.add_row(Text(key), Text(what))
         panes = Table.grid(padding=(0, 2))
         panes.add_column(style="bold", no_wrap=True)
         panes.add_column()
         for pane, what in PANES:
-            panes.add_row(pane, what)
+            panes.add_row(Text(pane), Text(what))
         stages = Table.grid(padding=(0, 2))
         stages.add_column(style="bold", no_wrap=True)
         stages.add_column()
         for stage in STAGES:
-            stages.add_row(stage.formula, stage.explain)
+            stages.add_row(Text(stage.formula), Text(stage.explain))
         with VerticalScroll() as scroll:
             scroll.border_title = "attn-tui help · escape to close"
             yield Static(Text("Keys", style="bold reverse"))
