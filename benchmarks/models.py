@@ -6,8 +6,10 @@ Run as `python -m benchmarks.models`; prints a Markdown table.
   Run on an idle machine: with another busy process on the 2 cores, OpenMP's spinning threads
   make 2-thread passes several times slower (see docs/models.md).
 - load: `attn_tui.models.load()` in a fresh process, torch already imported, files in the OS cache.
-- N tokens: median wall time of `Model.run` on a prompt of exactly N tokens, the result cache
-  cleared before each call (so tokenising is included), after two warm-up runs.
+- N tokens: wall time of `Model.run` on a prompt of exactly N tokens, the result cache cleared
+  before each call (so tokenising is included), after two warm-up runs.
+- Each cell is "median (best)": the best run shows what the machine can do when nothing else
+  competes for the cores; a median far above it means it was busy.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ print(time.perf_counter() - t)
 """
 
 
-def cold_load(name: str, repeats: int, threads: int) -> float:
-    """Median seconds for load() in a fresh interpreter."""
+def cold_load(name: str, repeats: int, threads: int) -> tuple[float, float]:
+    """(median, best) seconds for load() in a fresh interpreter."""
     code = LOAD_CODE.format(name=name, threads=threads)
     times = []
     for _ in range(repeats):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         times.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
 def prompt_of(model, n: int) -> str:
@@ -51,8 +53,8 @@ def prompt_of(model, n: int) -> str:
     return prompt
 
 
-def forward_ms(model, n: int, repeats: int) -> float:
-    """Median milliseconds of an uncached run() on n tokens."""
+def forward_ms(model, n: int, repeats: int) -> tuple[float, float]:
+    """(median, best) milliseconds of an uncached run() on n tokens."""
     prompt = prompt_of(model, n)
     times = []
     for i in range(repeats + 2):
@@ -61,7 +63,7 @@ def forward_ms(model, n: int, repeats: int) -> float:
         model.run(prompt)
         if i >= 2:
             times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return 1000 * statistics.median(times), 1000 * min(times)
 
 
 def main() -> int:
@@ -74,18 +76,22 @@ def main() -> int:
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print("median (best) of each\n")
     print("| model | load (cold process) | 16 tokens | 128 tokens | at the limit |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name in MODEL_NAMES:
         if not available(name):
             print(f"| {name} | not installed | | | |")
             continue
-        load_s = cold_load(name, args.load_repeats, args.threads)
+        median, best = cold_load(name, args.load_repeats, args.threads)
+        cells = [f"{median:.2f} s ({best:.2f})"]
         model = load(name)
         limit = MODEL_SPECS[name].max_tokens
-        cells = [f"{forward_ms(model, n, args.repeats):.0f} ms" for n in (16, 128)]
-        at_limit = f"{forward_ms(model, limit, max(3, args.repeats // 3)):.0f} ms ({limit})"
-        print(f"| {name} | {load_s:.2f} s | {cells[0]} | {cells[1]} | {at_limit} |", flush=True)
+        for n, repeats in ((16, args.repeats), (128, args.repeats), (limit, max(3, args.repeats // 3))):
+            median, best = forward_ms(model, n, repeats)
+            cells.append(f"{median:.0f} ms ({best:.0f})")
+        cells[-1] += f" at {limit}"
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 
