@@ -1,0 +1,135 @@
+"""A stopwatch inside the app: the time each frame is written, and which result it showed.
+
+`ProbeApp` is `AttnApp` plus a hook on `App._display`, the call that hands a compositor update to
+the driver at the end of every screen refresh. The headless driver writes nothing, so the hook
+also encodes the update to terminal escape codes, as a real terminal driver would, before it
+stops the clock: a frame's cost includes the bytes it would have sent.
+
+The attention grid's `render_line` is wrapped too, so a frame counts as "showing the new result"
+only once the grid has drawn a line of the new result's matrix (not merely once `app.result`
+was assigned: a refresh that lands between the two would show the old picture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+from textual import events
+from textual._compositor import CompositorUpdate
+
+import attn_tui.app
+from attn_tui.app import AttnApp
+from attn_tui.widgets.matrix import MatrixView
+
+
+class ProbeApp(AttnApp):
+    """AttnApp that timestamps every frame and can be awaited for the first frame meeting a condition."""
+
+    CSS_PATH = str(Path(attn_tui.app.__file__).with_name(AttnApp.CSS_PATH))  # relative paths follow the module
+
+    def __init__(self, *args: Any, encode: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.encode = encode
+        """Render each update to escape codes (what a terminal driver does) before stopping the clock."""
+        self.frames = 0
+        """Frames written so far."""
+        self.frame_times: list[float] = []
+        """perf_counter() at the end of each frame (bounded: the newest 10,000)."""
+        self.drawn_matrix: object | None = None
+        """The matrix the attention grid last drew a line of."""
+        self.drawn_scroll: tuple[int, int] = (0, 0)
+        """The grid's scroll offset when it last drew a line."""
+        self.drawn_cursor: tuple[int, int] = (0, 0)
+        """The grid's cursor when it last drew a line."""
+        self.first_frame_at: float | None = None
+        self.first_result_frame_at: float | None = None
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[float]]] = []
+        self.on_first_frame: Callable[[float], None] | None = None
+        self.on_first_result: Callable[[float], None] | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        grid = self.query_one("#attention-grid", MatrixView)
+        render_line = grid.render_line
+
+        def probed_render_line(y: int):
+            self.drawn_matrix = grid.matrix
+            self.drawn_scroll = (int(grid.scroll_x), int(grid.scroll_y))
+            self.drawn_cursor = grid.cursor
+            return render_line(y)
+
+        grid.render_line = probed_render_line  # type: ignore[method-assign]
+
+    def shows_result(self) -> bool:
+        """The grid has drawn the matrix of the current result (so the frame shows it)."""
+        if self.result is None:
+            return False
+        grid = self.query_one("#attention-grid", MatrixView)
+        return grid.matrix is not None and self.drawn_matrix is grid.matrix
+
+    def _display(self, screen, renderable) -> None:
+        super()._display(screen, renderable)
+        if renderable is None or self._batch_count:
+            return
+        if self.encode and self.is_headless and isinstance(renderable, CompositorUpdate):
+            renderable.render_segments(self.console)
+        now = time.perf_counter()
+        self.frames += 1
+        self.frame_times.append(now)
+        if len(self.frame_times) > 10_000:
+            del self.frame_times[:5_000]
+        if self.first_frame_at is None:
+            self.first_frame_at = now
+            if self.on_first_frame is not None:
+                self.on_first_frame(now)
+        if self.first_result_frame_at is None and self.shows_result():
+            self.first_result_frame_at = now
+            if self.on_first_result is not None:
+                self.on_first_result(now)
+        if self._waiters:
+            still = []
+            for condition, future in self._waiters:
+                if future.done():
+                    continue
+                if condition():
+                    future.set_result(now)
+                else:
+                    still.append((condition, future))
+            self._waiters = still
+
+    def next_frame(self, condition: Callable[[], bool] = lambda: True) -> asyncio.Future[float]:
+        """A future holding the end time of the first frame, from now on, for which `condition()` holds."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiters.append((condition, future))
+        return future
+
+    def press(self, key: str) -> None:
+        """Post one key press, as the driver would (the pilot's way, without its waits)."""
+        char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(self)
+        self.post_message(event)
+
+
+async def quiet(app: ProbeApp, seconds: float = 0.05, timeout: float = 30.0) -> None:
+    """Wait until the app has written no frame and computed nothing for `seconds`."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        frames = app.frames
+        await asyncio.sleep(seconds)
+        if app.frames == frames and not app._busy and app._shown_generation == app._generation:
+            return
+
+
+async def first_result(app: ProbeApp, timeout: float = 60.0) -> None:
+    """Wait for the first frame showing a result."""
+    deadline = time.perf_counter() + timeout
+    while app.first_result_frame_at is None:
+        if time.perf_counter() > deadline:
+            raise TimeoutError("no result on screen")
+        await asyncio.sleep(0.01)
+    await quiet(app)
