@@ -18,13 +18,18 @@ from attn_tui.app import AttnApp
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until the newest request has been computed and drawn, with no cursor blinking."""
+    """Wait until the newest request has been computed and drawn, with no cursor blinking.
+
+    Works for the toy pipeline and for real models (whose first load takes seconds).
+    """
     app = pilot.app
     assert isinstance(app, AttnApp)
-    for _ in range(600):
+    for _ in range(3000):
         await pilot.pause(0.01)
-        if app.result is not None and app._shown_generation == app._generation and not app._busy:
+        if app._shown_result() is not None and app._shown_generation == app._generation and not app._busy:
             break
+        if app.model != "toy" and app._errors:
+            raise AssertionError(f"the model failed: {app._errors}")
     else:
         raise AssertionError("the app never showed a result")
     await app.workers.wait_for_complete()
@@ -33,22 +38,7 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-async def settle_model(pilot: Pilot) -> None:
-    """Wait until a real model's result for the newest request is on screen (loading can take seconds)."""
-    app = pilot.app
-    assert isinstance(app, AttnApp)
-    for _ in range(3000):
-        await pilot.pause(0.01)
-        if app.model_result is not None and app._shown_generation == app._generation and not app._busy:
-            break
-        if app._errors:
-            raise AssertionError(f"the model failed: {app._errors}")
-    else:
-        raise AssertionError("the model never showed a result")
-    await app.workers.wait_for_complete()
-    for box in app.screen.query(Input):
-        box.cursor_blink = False
-    await pilot.pause()
+settle_model = settle
 
 
 async def keys(pilot: Pilot, *presses: str) -> None:
