@@ -886,6 +886,7 @@ class AttnApp(App[int]):
     def action_reset(self) -> None:
         """Restore the notebook's defaults (every setting and the prompt) and recompute."""
         self._sync_widgets(DEFAULTS)
+        self.model = "toy"  # the notebook is the toy pipeline; a real model is a setting too
         self.stage = DEFAULT_STAGE
         self.head = 0
         self.overview = False

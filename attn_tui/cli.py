@@ -189,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
             fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         from attn_tui.app import AttnApp
+        from attn_tui.terminal import lenient_input
 
+        lenient_input()
         app = AttnApp(config=config, model=args.model, export_dir=args.export_dir)
         app.run()
         return app.return_code or 0

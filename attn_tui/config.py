@@ -148,13 +148,13 @@ def field_problems(config: AttentionConfig) -> list[ConfigError]:
         if isinstance(value, bool) or not isinstance(value, int):
             bad(name, f"{name} = {_show(value)} is not a whole number: {_allowed(name)}")
         elif not low <= value <= high:
-            bad(name, f"{name} = {value:,} is out of range: {_allowed(name)}")
+            bad(name, f"{name} = {_number(value)} is out of range: {_allowed(name)}")
 
     temperature = config.temperature
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         bad("temperature", f"temperature = {_show(temperature)} is not a number: {_allowed('temperature')}")
-    elif not math.isfinite(temperature) or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
-        bad("temperature", f"temperature = {temperature!r} is out of range: {_allowed('temperature')}")
+    elif not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:  # NaN fails it too; no float() of a huge int
+        bad("temperature", f"temperature = {_number(temperature)} is out of range: {_allowed('temperature')}")
 
     if not isinstance(config.causal, bool):
         bad("causal", f"causal = {_show(config.causal)} is not true or false")
@@ -250,6 +250,17 @@ def _divisors(a: int, b: int) -> str:
     common = math.gcd(a, b)
     found = [n for n in range(1, min(common, MAX_HEADS) + 1) if common % n == 0]
     return ", ".join(map(str, found))
+
+
+def _number(value: int | float) -> str:
+    """A number for a message: `1,000,000`, `1e+100`, `nan`; a huge int as its digit count (Python
+    refuses to print ints of more than 4,300 digits, and nobody wants to read one)."""
+    if isinstance(value, float):
+        return repr(value)
+    if abs(value) >= 10**30:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"a {'negative ' if value < 0 else ''}number of about {digits:,} digits"
+    return f"{value:,}"
 
 
 def _show(value: Any, limit: int = 24) -> str:

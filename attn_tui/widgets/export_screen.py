@@ -119,6 +119,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             self.action_choose(event.option.id)
 
     def action_choose(self, kind: str) -> None:
+        if not self.is_active:  # a second enter, queued behind the first, must not dismiss twice
+            return
         if kind == "script" and not self.toy:
             self.notify("The script recomputes the toy pipeline; a real model has no script.", severity="warning")
             return
@@ -130,7 +132,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         self.notify("Command line copied (OSC 52: your terminal must allow it).", timeout=3)
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        if self.is_active:
+            self.dismiss(None)
 
 
 class ConfirmOverwrite(ModalScreen[bool]):
@@ -162,4 +165,5 @@ class ConfirmOverwrite(ModalScreen[bool]):
         yield Static(f"{self.path} exists.\n\nOverwrite it?  y yes · n no", markup=False)
 
     def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+        if self.is_active:
+            self.dismiss(answer)
