@@ -428,6 +428,17 @@ def test_smollm2_prompt_of_unknown_bytes_is_refused(smollm2):
     assert smollm2.run("\x04a").tokens == ("a",)  # the unknown byte is dropped, as transformers drops it
 
 
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_lone_surrogates_are_read_as_the_replacement_character(name):
+    if not models.available(name):
+        pytest.skip(f"{name}: its model package is not installed; install with: {INSTALL_LINE}")
+    model = models.load(name)
+    r = model.run("x\udcff y\ud83d")  # what undecodable argv bytes become
+    assert r.prompt == "x\udcff y\ud83d"
+    assert r.token_ids == model.run("x\ufffd y\ufffd").token_ids
+    json.dumps(models.result_to_dict(r), ensure_ascii=False).encode("utf-8")  # writable as UTF-8
+
+
 @needs("minilm")
 def test_minilm_prompt_too_long_names_the_limit(minilm):
     with pytest.raises(PromptTooLong, match=r"the prompt is 602 tokens; minilm takes at most 512 tokens"):
@@ -517,6 +528,14 @@ def test_cli_json_minilm_matches_the_fixture():
     att = torch.tensor(data["attentions"])  # [layers][heads][T][T]
     assert att.shape == (6, 12, len(record["ids"]), len(record["ids"]))
     assert (att - record["attentions"]).abs().max() <= TOLERANCE
+
+
+@needs("minilm")
+def test_cli_json_takes_undecodable_argv_bytes():
+    out = run_cli("--json", "--model", "minilm", "--prompt", "x\udcffy")  # argv bytes b"x\xffy"
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["tokens"] == ["[CLS]", "x", "##y", "[SEP]"]  # BERT's normaliser drops U+FFFD
 
 
 @needs("smollm2")

@@ -249,7 +249,10 @@ class Model:
                 return hit
         if not prompt.strip():
             raise ValueError("the prompt is empty")
-        ids, tokens, special = self.tokenize(prompt)
+        # A lone surrogate (an undecodable byte from the command line) is not text a tokenizer can take:
+        # it is read as U+FFFD, the replacement character, as a UTF-8 decoder would.
+        text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in prompt)
+        ids, tokens, special = self.tokenize(text)
         if not ids:
             # SmolLM2's vocabulary lacks a few bytes (0x04, 0xF1, ...), and its tokenizer drops them.
             raise ValueError(f"the prompt has no token {self.name} can read (its vocabulary lacks those bytes)")
