@@ -217,6 +217,8 @@ class Model:
     causal: bool
     cache_size: int = 8
     """Prompts whose results are kept (least recently used dropped first)."""
+    n_added: int = 0
+    """Tokens the tokenizer adds to every prompt ([CLS] and [SEP] for MiniLM)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -253,9 +255,10 @@ class Model:
         # it is read as U+FFFD, the replacement character, as a UTF-8 decoder would.
         text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in prompt)
         ids, tokens, special = self.tokenize(text)
-        if not ids:
-            # SmolLM2's vocabulary lacks a few bytes (0x04, 0xF1, ...), and its tokenizer drops them.
-            raise ValueError(f"the prompt has no token {self.name} can read (its vocabulary lacks those bytes)")
+        if len(ids) <= self.n_added:
+            # Tokenizers drop some input: MiniLM's control characters and U+FFFD, SmolLM2's bytes
+            # 0x04, 0xF1, ... (no token in its vocabulary). Nothing left means nothing to show.
+            raise ValueError(f"the prompt has no token {self.name} can read (its tokenizer drops these characters)")
         if len(ids) > self.max_tokens:
             raise PromptTooLong(self.name, len(ids), self.max_tokens, self.spec.limit_reason)
         import torch

@@ -19,6 +19,7 @@ class MiniLM(Model):
     """The encoder, its WordPiece tokenizer (from tokenizer.json), and its weights as float32 tensors."""
 
     cache_size = 8
+    n_added = 2  # [CLS] … [SEP]
 
     def __init__(self, spec: ModelSpec, folder: Path, progress: Progress) -> None:
         super().__init__(spec)
