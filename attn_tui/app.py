@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Vertical
@@ -226,13 +226,16 @@ class AttnApp(App[int]):
         # Let the first frame reach the terminal before the worker starts importing torch.
         self.call_after_refresh(self._request)
 
-    def on_resize(self) -> None:
-        self._update_layout_class()
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size: this handler runs before App._on_resize stores it, so self.size would
+        # still be the previous one and the layout would lag a resize behind (too small at 120 × 40).
+        self._update_layout_class(event.size)
 
-    def _update_layout_class(self) -> None:
-        width, height = self.size
-        self.screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
-        self.screen.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+    def _update_layout_class(self, size: tuple[int, int] | None = None) -> None:
+        width, height = size or self.size
+        screen = self.query_one("#main").screen  # not self.screen: help or a dialog may be on top
+        screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
+        screen.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
 
     # -- settings → requests --------------------------------------------------------------------
 

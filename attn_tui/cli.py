@@ -23,9 +23,15 @@ class _Parser(argparse.ArgumentParser):
 def fail(message: str) -> NoReturn:
     """Print one line and exit 2: the CLI's only way to refuse input."""
     line = " ".join(str(message).split())  # one line, whatever the message held
-    sys.stderr.write(f"error: {line}\n")
-    sys.stderr.flush()
+    if sys.stderr is not None:  # None when started with stderr closed (2>&-)
+        sys.stderr.write(f"error: {line}\n")
+        sys.stderr.flush()
     raise SystemExit(EXIT_USAGE)
+
+
+def _tty(stream: object) -> bool:
+    """A terminal? A closed stream (`<&-` makes sys.stdin None) is not one."""
+    return stream is not None and stream.isatty()  # type: ignore[attr-defined]
 
 
 def _flag(field: str) -> str:
@@ -102,6 +108,8 @@ def config_from_args(args: argparse.Namespace) -> AttentionConfig:
 
 
 def run_json(config: AttentionConfig) -> int:
+    if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
+        fail("stdout is closed: nowhere to write the JSON")
     from attn_tui import runtime
 
     runtime.configure_torch()
@@ -186,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve(args.host, args.port, config, model=args.model)
         # textual-serve runs each browser connection's app on pipes, with its own driver.
-        if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not os.environ.get("TEXTUAL_DRIVER") and not (_tty(sys.stdin) and _tty(sys.stdout)):
             fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         from attn_tui.app import AttnApp
         from attn_tui.terminal import lenient_input

@@ -264,3 +264,20 @@ def test_not_a_terminal_refuses_without_hanging():
     assert out.returncode == 2 and out.stdout == b""
     assert out.stderr.decode().startswith("error: attn-tui needs a terminal")
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize(("closed", "args", "message"), [
+    (0, [], "needs a terminal"),  # attn-tui <&-
+    (1, [], "needs a terminal"),  # attn-tui >&-
+    (1, ["--json"], "stdout is closed"),  # attn-tui --json >&-
+    (2, ["--d-k", "x"], None),  # attn-tui --d-k x 2>&-: nowhere to say it, but still exit 2
+])
+def test_closed_standard_streams_are_refused_not_crashed(closed, args, message):
+    import os
+
+    out = subprocess.run([sys.executable, "-m", "attn_tui", *args], capture_output=True, timeout=30,
+                         preexec_fn=lambda: os.close(closed))
+    assert out.returncode == 2
+    assert b"Traceback" not in out.stderr
+    if message:
+        assert out.stderr.decode().startswith("error: ") and message in out.stderr.decode()

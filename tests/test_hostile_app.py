@@ -1,0 +1,274 @@
+"""Hostile input in the app: bad settings, escape sequences, huge pastes, odd scripts, tiny and
+shaking terminals, NO_COLOR and 16-colour terminals. Each asserts on state and on what reaches the
+screen, never only that nothing raised.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+import torch
+from textual import events
+from textual.widgets import Input
+
+from attn_tui.app import AttnApp
+from attn_tui.attention import AttentionConfig, compute
+from attn_tui.widgets.help import HelpScreen
+from attn_tui.display import printable
+from attn_tui.widgets.matrix import MatrixView
+from attn_tui.widgets.settings import FIELD_IDS
+from attn_tui.widgets.tokens import TokenIds
+from tests.scenarios import settle, settle_stale
+
+# Characters that must never reach the terminal raw: C0 (but newline, which joins the lines here),
+# DEL, C1, and the bidi overrides that would reorder the rest of the line.
+FORBIDDEN = {chr(c) for c in range(0x20) if c != 0x0A} | {chr(c) for c in range(0x7F, 0xA0)} | set(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+HOSTILE_PROMPT = "clear \x1b[2J bell\x07 \x1b]0;pwned\x07 del\x7f csi\x9b31m rlo\u202eabc nul\x00 \x1b[31mred"
+
+
+def screen_text(app: AttnApp) -> str:
+    """Every character the compositor would send to the terminal for the current screen, line by line."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+def assert_harmless(app: AttnApp) -> str:
+    text = screen_text(app)
+    raw = sorted({f"U+{ord(c):04X}" for c in text if c in FORBIDDEN})
+    assert not raw, f"raw control characters on screen: {raw}"
+    return text
+
+
+async def paste(pilot, selector: str, text: str) -> None:
+    box = pilot.app.query_one(selector, Input)
+    box.focus()
+    await pilot.pause()
+    box.post_message(events.Paste(text))
+    await pilot.pause()
+
+
+async def test_letters_in_d_k_mark_it_keep_the_result_and_recover():
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.result
+        await pilot.click("#d-k")
+        await pilot.press("end", "x", "y")
+        await settle_stale(pilot)
+        box = app.query_one("#d-k", Input)
+        assert box.value == "24xy" and box.has_class("-bad")
+        assert app.stale and app.result is before, "the last good result stays, marked stale"
+        assert "'24xy' is not a whole number" in app._errors["d_k"]
+        assert "stale" in str(app.query_one("#status").render())
+        assert app.query_one("#stage-box").border_subtitle == "stale"
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"12")
+        await settle(pilot)
+        assert box.value == "12" and not box.has_class("-bad") and not app.stale
+        assert app.result.config.d_k == 12
+        assert torch.equal(app.result.context, compute(AttentionConfig(d_k=12)).context)
+
+
+@pytest.mark.parametrize(("selector", "text", "field", "fragment"), [
+    ("#d-k", "1.5", "d_k", "not a whole number"),
+    ("#d-v", "-3", "d_v", "out of range"),
+    ("#seed", "9" * 5000, "seed", "out of range"),
+    ("#vocab-size", "9", "vocab_size", "at least 10"),
+    ("#vocab-size", "10000000", None, None),  # accepted: the table is within its ceiling at d_model 3
+    ("#d-model", "512", None, None),
+    ("#d-model", "4096", "vocab_size", "over the ceiling"),
+    ("#heads", "3", "heads", "does not divide d_v = 28"),
+    ("#temperature", "nan", "temperature", "out of range"),
+    ("#temperature", "1e100", "temperature", "out of range"),
+    ("#d-k", "\x1b[2J", "d_k", "not a whole number"),
+])
+async def test_every_refusal_names_the_field_and_keeps_the_last_good_result(selector, text, field, fragment):
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.result
+        box = app.query_one(selector, Input)
+        box.focus()
+        box.value = text
+        if field is None:
+            await settle(pilot)
+            assert not app.stale and app.result is not before and not app._errors
+            return
+        await settle_stale(pilot)
+        assert app.result is before and app.stale
+        assert field in app._errors and fragment in app._errors[field]
+        marked = app.query_one("#" + FIELD_IDS[field])  # d_model too big marks the vocab size: the table
+        assert marked.has_class("-bad")
+        assert_harmless(app)
+
+
+async def test_escape_sequences_in_the_prompt_are_shown_not_obeyed():
+    app = AttnApp(prompt=HOSTILE_PROMPT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.result.words == tuple(HOSTILE_PROMPT.split()), "the prompt is computed as given"
+        text = assert_harmless(app)
+        prompt_line = next(line for line in text.splitlines() if "clear" in line)
+        assert "␛[2J" in prompt_line and "␀" in prompt_line and "␇" in prompt_line
+        tokens = app.query_one("#token-ids", TokenIds)
+        assert tokens.words[1] == "\x1b[2J"
+        assert "␛[2J" in text.split("Token ids", 1)[1]
+        # The cursor still lines up: one cell per character of the value.
+        prompt = app.query_one("#prompt", Input)
+        prompt.cursor_position = 8
+        assert prompt._cursor_offset == len("clear ␛[")
+        for key in ("9", "0", "4", "8"):  # every stage's labels carry the words too
+            await pilot.press("escape", key)
+            assert_harmless(app)
+
+
+async def test_escapes_pasted_into_the_prompt_and_a_field_are_harmless():
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await paste(pilot, "#prompt", " \x1b[2J\x1b[H\x9b1;1H\x07")
+        await settle(pilot)
+        assert app.result.words[-1] == "\x1b[2J\x1b[H\x9b1;1H\x07"
+        assert_harmless(app)
+        await paste(pilot, "#seed", "\x1b[31m")
+        await settle_stale(pilot)
+        assert app.stale and "seed" in app._errors
+        text = assert_harmless(app)
+        assert "␛[31m" in text
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    (" " + " ".join(["w"] * 20_000), "20,010 words: at most 4,096"),  # after the notebook's 10
+    ("x" * (1 << 20), "characters: at most 100,000"),
+    ("ab " * 350_000, "characters: at most 100,000"),
+], ids=["20k-words", "1MB", "1MB-of-words"])
+async def test_a_huge_paste_is_refused_clearly_and_quickly(text, fragment):
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.result
+        started = time.perf_counter()
+        await paste(pilot, "#prompt", text)
+        await settle_stale(pilot)
+        assert time.perf_counter() - started < 5, "no hang"
+        assert app.stale and app.result is before
+        assert fragment in app._errors["prompt"]
+        assert fragment in str(app.query_one("#status").render())
+        assert app.query_one("#prompt").has_class("-bad")
+        # Editing on continues to work, and a short prompt recovers.
+        started = time.perf_counter()
+        await pilot.press("backspace", "home")
+        assert time.perf_counter() - started < 5
+        app.query_one("#prompt", Input).value = "back to normal"
+        await settle(pilot)
+        assert app.result.words == ("back", "to", "normal") and not app.stale
+
+
+@pytest.mark.parametrize("prompt", [
+    "I ❤️ 🤖 attention 👨‍👩‍👧",
+    "我 爱 注意力 机制 我",
+    "אני אוהב תשומת לב",
+    "café cafe\u0301 Z\u0351\u036b\u0343\u036a",
+    "a\u200bb c\u200dd \ufeffe",
+    "Hello 世界 مرحبا 🌍",
+], ids=["emoji", "cjk", "hebrew", "combining", "zero-width", "mixed"])
+async def test_any_script_renders(prompt):
+    app = AttnApp(prompt=prompt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.result.words == tuple(prompt.split())
+        assert torch.equal(app.result.weights, compute(AttentionConfig(prompt=prompt)).weights)
+        text = assert_harmless(app)
+        tokens = text.split("Token ids", 1)[1]
+        assert all(printable(w) in tokens for w in prompt.split()[:2]), "the words, made printable"
+        await pilot.press("escape", "down", "right")
+        assert_harmless(app)
+
+
+async def test_40x12_works_and_30x10_says_too_small():
+    app = AttnApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await settle(pilot)
+        assert not app.screen.has_class("-too-small")
+        assert app.query_one("#prompt").display and app.query_one("#attention-grid").region.area > 0
+        await pilot.press("end", *" more")
+        await settle(pilot)
+        assert app.result.words[-1] == "more"
+        await pilot.resize_terminal(30, 10)
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        text = screen_text(app)
+        assert "Terminal too small" in text and "ctrl+q quits" in text
+        await pilot.press("escape", "c")  # keys still work while it is too small
+        await settle(pilot)
+        assert app.result.config.causal
+        await pilot.resize_terminal(40, 12)
+        await pilot.pause()
+        assert not app.screen.has_class("-too-small")
+        assert "Terminal too small" not in screen_text(app)
+
+
+async def test_resize_storm():
+    rng = random.Random(5)
+    app = AttnApp(heads=2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for i in range(60):
+            width, height = rng.choice([(1, 1), (2, 40), (200, 2), (39, 11), (40, 12), (41, 13)]) if i % 3 == 0 \
+                else (rng.randint(5, 200), rng.randint(3, 60))
+            await pilot.resize_terminal(width, height)
+            if i % 6 == 0:
+                await pilot.press(rng.choice(["escape", "o", "z", "right", "down", "s", "f1", "escape"]))
+            assert app._exception is None and app.is_running
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        main = app.screen_stack[0]  # help may be open on top: the layout is the main screen's
+        assert app.size == (80, 24) and not main.has_class("-too-small") and main.has_class("-narrow")
+        assert_harmless(app)
+
+
+async def _tour(pilot) -> None:
+    """Visit every drawing path: stages, zoom (shade glyphs), overview, causal mask, help, palette."""
+    app = pilot.app
+    await settle(pilot)
+    await pilot.press("escape", *"1234567890", "z", "9", "o", "c")
+    await settle(pilot)
+    await pilot.press("z", "right", "down", "f1")
+    assert isinstance(app.screen, HelpScreen)
+    await pilot.press("escape", "ctrl+p")
+    await pilot.pause(0.1)
+    await pilot.press(*"stage", "escape")
+    await pilot.resize_terminal(40, 12)
+    await pilot.pause()
+    await pilot.resize_terminal(30, 10)
+    await pilot.pause()
+    await pilot.resize_terminal(100, 30)
+    await pilot.pause()
+    assert app._exception is None and app.is_running
+
+
+async def test_no_color(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = AttnApp(heads=2)  # Textual reads NO_COLOR in App.__init__
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.no_color
+        await _tour(pilot)
+        app.overview = False
+        grid = app.query_one("#attention-grid", MatrixView)
+        grid.compact = True
+        await pilot.pause()
+        assert grid._compact_now
+        assert any(ch in screen_text(app) for ch in "░▒▓█"), "shade glyphs carry the values"
+        assert_harmless(app)
+
+
+@pytest.mark.parametrize("env", [{"TERM": "linux"}, {"TERM": "dumb", "COLORTERM": ""}])
+async def test_terminal_kinds(env, monkeypatch):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app = AttnApp(heads=2, causal=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _tour(pilot)
+        assert_harmless(app)

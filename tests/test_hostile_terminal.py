@@ -1,0 +1,161 @@
+"""The real command in a real pseudo-terminal: hostile bytes on its input, escapes in its prompt.
+
+Pilot tests use Textual's headless driver; these run `python -m attn_tui` on a pty, so the Linux
+driver's input thread and the bytes written to the terminal are the real ones.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pty and Textual's Linux driver")
+
+
+class Terminal:
+    """attn-tui on a pty: everything it writes is kept in `output`."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, size: tuple[int, int] = (120, 40)) -> None:
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: size its terminal, then become attn-tui
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+            # The pty's size, not the test runner's COLUMNS and LINES; a real driver, not a test one.
+            child_env = {k: v for k, v in os.environ.items()
+                         if k not in ("TEXTUAL_DRIVER", "COLUMNS", "LINES") and not k.startswith("PYTEST")}
+            child_env.update({"TERM": "xterm-256color", **(env or {})})
+            os.execve(sys.executable, [sys.executable, "-m", "attn_tui", *args], child_env)
+        self.output = b""
+        self.status: int | None = None
+
+    def read(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except OSError:  # the child closed the terminal
+                    return
+                if not chunk:
+                    return
+                self.output += chunk
+
+    def wait_for(self, text: bytes, seconds: float = 60) -> None:
+        end = time.monotonic() + seconds
+        while text not in self.output and time.monotonic() < end and self.alive():
+            self.read(0.2)
+        assert text in self.output, f"{text!r} never appeared; last output {self.output[-400:]!r}"
+
+    def alive(self) -> bool:
+        if self.status is not None:
+            return False
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return True
+        self.status = os.waitstatus_to_exitcode(status)
+        return False
+
+    def resize(self, width: int, height: int) -> None:
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        os.kill(self.pid, signal.SIGWINCH)
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def quit(self, seconds: float = 20) -> int:
+        self.write(b"\x11")  # ctrl+q
+        end = time.monotonic() + seconds
+        while self.alive() and time.monotonic() < end:
+            self.read(0.1)
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            raise AssertionError("ctrl+q did not quit")
+        os.close(self.fd)
+        assert self.status is not None
+        return self.status
+
+
+@pytest.fixture
+def terminal():
+    started: list[Terminal] = []
+
+    def start(*args: str, **kwargs) -> Terminal:
+        term = Terminal(*args, **kwargs)
+        started.append(term)
+        return term
+
+    yield start
+    for term in started:
+        if term.alive():
+            os.kill(term.pid, signal.SIGKILL)
+            os.waitpid(term.pid, 0)
+
+
+def test_stray_bytes_on_the_terminal_do_not_kill_the_app(terminal):
+    term = terminal("--prompt", "a b")
+    term.wait_for(b"current")
+    # Invalid UTF-8 (a Latin-1 terminal, an 8-bit meta key, a raw C1 CSI, binary pasted in).
+    term.write(b"\x9b\xff\xfe\xc3 x\x80")
+    term.read(2)
+    assert term.alive(), term.output[-2000:].decode("utf-8", "replace")
+    assert b"Traceback" not in term.output and b"UnicodeDecodeError" not in term.output
+    assert term.quit() == 0
+
+
+def test_escape_sequences_in_the_prompt_never_reach_the_terminal(terminal):
+    term = terminal("--prompt", "title \x1b]0;pwned\x07 clear \x1b[2J csi \x9b31m rlo \u202eabc")
+    term.wait_for(b"current")
+    term.read(1)
+    assert b"pwned" in term.output, "the words are on screen"
+    assert b"\x1b]0;pwned" not in term.output, "the title escape is shown, not obeyed"
+    assert "␛]0;pwned␇".encode() in term.output
+    assert "\x9b".encode() not in term.output and "\u202e".encode() not in term.output
+    assert term.quit() == 0
+
+
+def test_a_pasted_escape_sequence_is_shown_not_obeyed(terminal):
+    term = terminal("--prompt", "x")
+    term.wait_for(b"current")
+    before = len(term.output)
+    term.write(b"\x1b[200~ \x1b]0;pwned\x07 \xc2\x9b2J\x1b[201~")  # a bracketed paste
+    term.wait_for(b"pwned")
+    term.read(1)
+    assert b"\x1b]0;pwned" not in term.output[before:]
+    assert term.alive()
+    assert term.quit() == 0
+
+
+@pytest.mark.parametrize("env", [{"TERM": "linux"}, {"NO_COLOR": "1"}])
+def test_terminal_kinds_start_draw_and_quit(terminal, env):
+    term = terminal("--heads", "2", env=env, size=(80, 24))
+    term.wait_for(b"current")
+    term.write(b"\x1b")  # escape: to the grid
+    term.read(0.3)
+    term.write(b"oz9")
+    term.read(1)
+    assert term.alive() and b"Traceback" not in term.output
+    if env.get("NO_COLOR"):
+        assert b"\x1b[38;2" not in term.output and b"\x1b[48;2" not in term.output, "no truecolor under NO_COLOR"
+    if env.get("TERM") == "linux":
+        assert b"\x1b[38;2" not in term.output and b"\x1b[48;5" not in term.output, "16 colours only"
+    assert term.quit() == 0
+
+
+def test_shrinking_to_a_tiny_terminal_shows_the_notice(terminal):
+    term = terminal()
+    term.wait_for(b"current")
+    term.resize(30, 10)
+    term.wait_for(b"small")  # "Terminal too small." (the words are separate segments on the wire)
+    assert b"Terminal" in term.output and b"Traceback" not in term.output
+    assert term.quit() == 0
