@@ -15,8 +15,8 @@ from textual.widgets import Input
 
 from attn_tui.app import AttnApp
 from attn_tui.attention import AttentionConfig, compute
-from attn_tui.widgets.help import HelpScreen
 from attn_tui.display import printable
+from attn_tui.widgets.help import HelpScreen
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.settings import FIELD_IDS
 from attn_tui.widgets.tokens import TokenIds

@@ -47,7 +47,7 @@ separator = st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", "\u3000", " \r\n "
 def prompts(draw, max_words: int = 20) -> str:
     words = draw(st.lists(word, min_size=1, max_size=max_words))
     seps = draw(st.lists(separator, min_size=len(words) + 1, max_size=len(words) + 1))
-    return seps[0] + "".join(w + s for w, s in zip(words, seps[1:]))
+    return seps[0] + "".join(w + s for w, s in zip(words, seps[1:], strict=True))
 
 
 @st.composite
@@ -141,7 +141,7 @@ def test_vocab_rules(prompt, mode):
     words, vocab, ids = tokenize(prompt, mode)
     assert words == tuple(prompt.split())
     assert list(vocab.values()) == sorted(vocab.values()), "id order"
-    assert all(vocab[w.lower()] == i for w, i in zip(words, ids))
+    assert all(vocab[w.lower()] == i for w, i in zip(words, ids, strict=True))
     if mode == "dense":
         assert sorted(vocab.values()) == list(range(len(vocab)))
     else:  # the notebook's: the last index of the word in the case-sensitive sort

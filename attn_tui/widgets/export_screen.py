@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from attn_tui.widgets.safe_input import SafeInput
+
 
 @dataclass(frozen=True)
 class ExportRequest:
@@ -100,7 +102,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             box.border_title = "Export"
             with Horizontal():
                 yield Label("folder", id="export-folder-label")
-                yield Input(str(self.directory), id="export-folder", compact=True, select_on_focus=False)
+                yield SafeInput(str(self.directory), id="export-folder", compact=True, select_on_focus=False)
             options = [Option(f"{key}  {label}", id=kind, disabled=kind == "script" and not self.toy)
                        for kind, key, label in KINDS]
             yield OptionList(*options, id="export-kinds")
