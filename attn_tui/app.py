@@ -133,7 +133,7 @@ class AttnApp(App[int]):
         Binding("r", "reset", "Reset", show=False),
     ]
 
-    result: reactive[AttentionResult | None] = reactive(None, init=False)
+    result: reactive[AttentionResult | None] = reactive(None, init=False, repaint=False)
     """The latest result the backend returned; None until the first one."""
     stage: reactive[str] = reactive(DEFAULT_STAGE, init=False)
     """The stage the big grid shows."""
@@ -326,8 +326,9 @@ class AttnApp(App[int]):
             self._request_model()
             return
         config, errors = self.current_config()
+        if errors != self._errors:  # re-marking unchanged fields costs a layout on every keystroke
+            self.query_one(SettingsPanel).show_errors(errors)
         self._errors = errors
-        self.query_one(SettingsPanel).show_errors(errors)
         self.query_one("#prompt", Input).set_class("prompt" in errors, "-bad")
         if config is None:
             self.stale = self.result is not None
@@ -544,7 +545,7 @@ class AttnApp(App[int]):
             return
         else:
             matrix = embedding_matrix(self.result)
-        self.query_one("#embeddings-box").border_title = f"Embeddings {matrix.title}"
+        self._set_border_title("#embeddings-box", f"Embeddings {matrix.title}")
         self.query_one("#embeddings", MatrixView).set_matrix(matrix, dark=self.dark)
 
     def _render_stage(self) -> None:
@@ -558,7 +559,7 @@ class AttnApp(App[int]):
             return
         grid = self.query_one("#attention-grid", MatrixView)
         matrix = stage_matrix(result, self.stage, self.head)
-        self.query_one("#stage-box").border_title = matrix.title
+        self._set_border_title("#stage-box", matrix.title)
         grid.set_matrix(matrix, dark=self.dark)
         self.query_one("#legend", Legend).show(matrix, dark=self.dark)
         overview = self.query_one("#heads-overview", HeadsOverview)
@@ -587,6 +588,12 @@ class AttnApp(App[int]):
         self.overview = False
         self.action_focus_grid()
 
+    def _set_border_title(self, selector: str, title: str) -> None:
+        """Set a pane's title only when it changes: every assignment repaints the whole pane."""
+        box = self.query_one(selector)
+        if box.border_title != title:
+            box.border_title = title
+
     def _render_stage_bar(self) -> None:
         from rich.text import Text
 
@@ -609,7 +616,9 @@ class AttnApp(App[int]):
             bar.append(f"{(i + 1) % 10}", "bold" if not current else "bold reverse")
             bar.append(stage.short, "reverse" if current else "")
             bar.append(" ")
-        self.query_one("#stage-bar", Static).update(bar)
+        stage_bar = self.query_one("#stage-bar", Static)
+        if stage_bar.content != bar:  # unchanged on every edit: no repaint then
+            stage_bar.update(bar, layout=False)  # height 1: no layout needed
 
     @on(MatrixView.CursorMoved, "#attention-grid")
     def _cursor_moved(self, event: MatrixView.CursorMoved) -> None:
@@ -675,7 +684,9 @@ class AttnApp(App[int]):
                          f"heads {c.heads}{' · causal' if c.causal else ''}"
                          + (f" · {self._last_seconds * 1000:.1f} ms" if self.show_timing else ""))
         status = self.query_one("#status", Static)
-        status.update("  ".join(parts))
+        text = "  ".join(parts)
+        if status.content != text:
+            status.update(text, layout=False)  # one line, fixed height: a repaint, not a layout
         status.set_class(bool(self._errors), "-error")
 
     def _render_model_status(self) -> None:

@@ -10,11 +10,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from attn_tui.display import fit, width_of
+from attn_tui.widgets.matrix import FrameStyle
 
 MAX_WORD = 16
 
 
-class TokenIds(ScrollView):
+class TokenIds(FrameStyle, ScrollView):
     """Words over ids, two lines per band; the query under the grid's cursor is highlighted."""
 
     DEFAULT_CSS = """
@@ -38,9 +39,13 @@ class TokenIds(ScrollView):
 
     def show(self, words: tuple[str, ...], ids: tuple[int, ...], message: str = "") -> None:
         self.words, self.ids, self.message = words, ids, message
-        self._widths = [max(min(width_of(w), MAX_WORD), len(str(i))) for w, i in zip(words, ids)]
+        # Plain ASCII words (nearly all) are one cell a character: skip the general measure.
+        self._widths = [max(min(len(w) if w.isascii() and w.isprintable() else width_of(w), MAX_WORD),
+                            len(str(i))) for w, i in zip(words, ids)]
+        bands = len(self._bands)
         self._wrap()
-        self.refresh(layout=True)
+        # Height is auto (two lines a band): lay out again only when the number of bands changed.
+        self.refresh(layout=len(self._bands) != bands or not words)
 
     def set_highlight(self, index: int | None) -> None:
         if index == self.highlight:
@@ -79,7 +84,7 @@ class TokenIds(ScrollView):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self.base_style
         band_index, which = divmod(y + int(self.scroll_y), 2)
         if not self.words:
             if y == 0 and self.message:
@@ -101,7 +106,7 @@ class TokenIds(ScrollView):
         return Strip(segments).extend_cell_length(width, base).crop(0, width)
 
 
-class VocabMap(ScrollView):
+class VocabMap(FrameStyle, ScrollView):
     """word → id, in id order, so that the ids the notebook skips are visible."""
 
     DEFAULT_CSS = """
@@ -143,7 +148,7 @@ class VocabMap(ScrollView):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self.base_style
         line = y + int(self.scroll_y)
         if not self.items:
             if y == 0 and self.message:
