@@ -198,7 +198,7 @@ class AttnApp(App[int]):
                     yield SettingsPanel(id="settings")
                 with Vertical(id="vocab-box", classes="pane"):
                     yield VocabMap(id="vocab-map")
-        yield Static("Terminal too small.\nattn-tui needs at least 40 × 12.\nctrl+q quits.", id="too-small")
+        yield Static("Terminal too small.", id="too-small", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -234,7 +234,11 @@ class AttnApp(App[int]):
     def _update_layout_class(self, size: tuple[int, int] | None = None) -> None:
         width, height = size or self.size
         screen = self.query_one("#main").screen  # not self.screen: help or a dialog may be on top
-        screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
+        too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        if too_small:  # short lines: they must read at 30 columns and less
+            self.query_one("#too-small", Static).update(
+                f"Terminal too small: {width} × {height}.\nattn-tui needs {MIN_WIDTH} × {MIN_HEIGHT}.\nctrl+q quits.")
+        screen.set_class(too_small, "-too-small")
         screen.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
 
     # -- settings → requests --------------------------------------------------------------------
