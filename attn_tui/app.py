@@ -280,8 +280,10 @@ class AttnApp(App[int]):
             self.model = value
 
     def watch_model(self) -> None:
-        self.layer = 0
-        self.head = 0
+        # Quietly: setting them through their watchers drew the new model with the old one's head
+        # (MiniLM's head 2 on the one-head toy: IndexError). _render_all below draws it all once.
+        self.set_reactive(AttnApp.layer, 0)
+        self.set_reactive(AttnApp.head, 0)
         self.overview = False
         self._apply_model_class()
         self._render_all()

@@ -93,6 +93,10 @@ async def test_every_refusal_names_the_field_and_keeps_the_last_good_result(sele
         box.focus()
         box.value = text
         if field is None:
+            for _ in range(500):  # the Changed event may not even be handled yet: wait for the new result
+                await pilot.pause(0.02)
+                if app.result is not before:
+                    break
             await settle(pilot)
             assert not app.stale and app.result is not before and not app._errors
             return
@@ -272,3 +276,49 @@ async def test_terminal_kinds(env, monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         await _tour(pilot)
         assert_harmless(app)
+
+
+async def test_back_from_a_real_model_on_a_later_head():
+    """Found by a 5,000-key storm: MiniLM on head 2, then `m` back to the toy (one head) crashed
+    with IndexError, rendering head 2 of the toy before the head was reset."""
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.model = "minilm"
+        await settle(pilot)
+        if app.model_result is None:
+            pytest.skip("the models extra is not installed")
+        await pilot.press("escape", "right_square_bracket", "full_stop")
+        assert (app.head, app.layer) == (1, 1)
+        app.model = "toy"
+        await settle(pilot)
+        assert app._exception is None and (app.head, app.layer) == (0, 0)
+        assert app.query_one("#attention-grid", MatrixView).matrix.values.shape == (10, 10)
+        app.model = "minilm"
+        await settle(pilot)
+        await pilot.press("escape", "right_square_bracket")
+        await app.run_action("reset")  # reset returns to the toy the same way
+        await settle(pilot)
+        assert app._exception is None and app.model == "toy" and app.head == 0
+
+
+async def test_palette_opened_searched_and_closed_faster_than_it_searches():
+    """Found by a 5,000-key storm: closing the palette while its search worker was still gathering
+    killed the app (NoMatches on the removed command list). Also ctrl+p, pgup; enter, enter."""
+    from tests.test_storm import key_event
+
+    rng = random.Random(1)
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for _ in range(40):
+            keys = ["ctrl+p", *rng.choice(["st", "stage", "he", "to"]), rng.choice(["escape", "pageup", "backspace"]),
+                    rng.choice(["enter", "escape"]), "enter", "escape"]
+            for key in keys:
+                event = key_event(key)
+                event.set_sender(app)
+                app._driver.send_message(event)
+            await pilot.pause(rng.choice([0, 0.01, 0.05, 0.1, 0.25]))
+            assert app._exception is None, repr(app._exception)
+        await pilot.pause(0.5)
+        assert app._exception is None and app.is_running

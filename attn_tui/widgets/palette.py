@@ -16,9 +16,29 @@ class Palette(CommandPalette):
     - A second enter queued behind the one that chose a command dismissed the palette again,
       popping the screen under it (ScreenStackError) and running the command twice: once the
       palette is no longer the active screen it ignores selections.
+    - Its command search runs in a worker; closing the palette while a search was still gathering
+      left the worker setting flags whose watchers query the removed command list (NoMatches,
+      which killed the app): those watchers now do nothing once the list is gone.
     """
 
+    def _list_gone(self) -> bool:
+        return not self.query(CommandList)
+
+    def _watch__list_visible(self) -> None:
+        if not self._list_gone():
+            super()._watch__list_visible()
+
+    async def _watch__show_busy(self) -> None:
+        if not self._list_gone():
+            await super()._watch__show_busy()
+
+    def _action_escape(self) -> None:
+        if self.is_active:  # an escape queued behind the enter that closed it would pop the screen under it
+            super()._action_escape()
+
     def _action_command_list(self, action: str) -> None:
+        if not self.is_active:
+            return
         if action in ("page_up", "page_down"):
             commands = self.query_one(CommandList)
             if not commands.scrollable_content_region or commands.highlighted not in commands._index_to_line:
