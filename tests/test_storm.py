@@ -2,7 +2,8 @@
 
 Keys go through the driver's queue in bursts, as a fast typist, a paste or a script delivers them,
 without waiting for the screen between keys. More seeds: `ATTN_STORM_SEEDS=0-19` (or `3,7,11`),
-longer storms: `ATTN_STORM_KEYS=5000` (default 2 seeds × 1,000 keys, about 15 s each).
+longer storms: `ATTN_STORM_KEYS=5000` (default: 2 seeds × 1,000 keys, 20–30 s each on 2 busy cores;
+Textual handles a key in about 20 ms, so "a few seconds" would mean a storm of a few hundred keys).
 """
 
 from __future__ import annotations
