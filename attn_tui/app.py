@@ -154,6 +154,9 @@ class AttnApp(App[int]):
 
     def __init__(self, config: AttentionConfig | None = None, model: str = "toy",
                  export_dir: str | Path = ".", **fields: Any) -> None:
+        from attn_tui import runtime
+
+        runtime.configure_malloc()  # before any worker thread exists
         super().__init__()
         self.export_dir = Path(export_dir)
         """Where exports go; the export dialog can change it."""
