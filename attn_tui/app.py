@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
@@ -35,9 +35,9 @@ from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.help import HelpScreen
 from attn_tui.widgets.inspector import Inspector
-from attn_tui.widgets.safe_input import SafeInput
 from attn_tui.widgets.matrix import Legend, MatrixView
 from attn_tui.widgets.model_view import ModelOverview
+from attn_tui.widgets.safe_input import SafeInput
 from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel, field_text
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
@@ -463,7 +463,11 @@ class AttnApp(App[int]):
                 self.notify(event.message, title="Model unavailable", severity="error", timeout=8)
 
     def _shown_result(self) -> Any:
-        return self.model_result if self.model != "toy" else self.result
+        """The result the panes show: the toy's, or the current model's (None until it has run)."""
+        if self.model == "toy":
+            return self.result
+        real = self.model_result
+        return real if real is not None and real.model == self.model else None
 
     # -- result → panes -------------------------------------------------------------------------
 
@@ -484,8 +488,7 @@ class AttnApp(App[int]):
         if not self.is_mounted:
             return
         if self.model != "toy":
-            result = self.model_result if (self.model_result is not None
-                                           and self.model_result.model == self.model) else None
+            result = self._shown_result()
             if result is None:
                 message = f"loading {self.model}…"
                 self.query_one("#token-ids", TokenIds).show((), (), message)
@@ -675,45 +678,28 @@ class AttnApp(App[int]):
                 embeddings.scroll_to(y=max(query - embeddings.size.height // 2, 0), animate=False)
 
     def _render_status(self) -> None:
-        if self.model != "toy":
-            self._render_model_status()
-            return
-        result = self.result
+        result = self._shown_result()
         if self._errors:
-            first = next(iter(self._errors.values()))
-            state = f"✗ stale · {printable(first)}" if result is not None else f"✗ {printable(first)}"
+            first = printable(next(iter(self._errors.values())))
+            state = f"✗ stale · {first}" if result is not None else f"✗ {first}"
         elif self._generation != self._shown_generation or result is None:
             state = "◌ computing…" if result is not None else f"◌ {self._status_note or 'computing…'}"
         else:
             state = "● current"
         parts = [f"attn-tui · {self.model}", state]
         if result is not None:
-            c = result.config
-            parts.append(f"T={result.n_tokens} · d_model {c.d_model} · d_k {c.d_k} · d_v {c.d_v} · "
-                         f"heads {c.heads}{' · causal' if c.causal else ''}"
-                         + (f" · {self._last_seconds * 1000:.1f} ms" if self.show_timing else ""))
+            if self.model == "toy":
+                c = result.config
+                summary = (f"T={result.n_tokens} · d_model {c.d_model} · d_k {c.d_k} · d_v {c.d_v} · "
+                           f"heads {c.heads}{' · causal' if c.causal else ''}")
+            else:
+                summary = (f"T={result.n_tokens} tokens · {result.n_layers} layers × {result.n_heads} heads · "
+                           f"{'causal' if result.causal else 'bidirectional'}")
+            parts.append(summary + (f" · {self._last_seconds * 1000:.1f} ms" if self.show_timing else ""))
         status = self.query_one("#status", Static)
         text = "  ".join(parts)
         if status.content != text:
             status.update(text, layout=False)  # one line, fixed height: a repaint, not a layout
-        status.set_class(bool(self._errors), "-error")
-
-    def _render_model_status(self) -> None:
-        result = self.model_result if (self.model_result is not None
-                                       and self.model_result.model == self.model) else None
-        if self._errors:
-            state = f"✗ {'stale · ' if result is not None else ''}{printable(next(iter(self._errors.values())))}"
-        elif self._generation != self._shown_generation or result is None:
-            state = f"◌ {self._status_note or 'computing…'}"
-        else:
-            state = "● current"
-        parts = [f"attn-tui · {self.model}", state]
-        if result is not None:
-            parts.append(f"T={result.n_tokens} tokens · {result.n_layers} layers × {result.n_heads} heads · "
-                         f"{'causal' if result.causal else 'bidirectional'}"
-                         + (f" · {self._last_seconds * 1000:.0f} ms" if self.show_timing else ""))
-        status = self.query_one("#status", Static)
-        status.update("  ".join(parts))
         status.set_class(bool(self._errors), "-error")
 
     # -- actions --------------------------------------------------------------------------------

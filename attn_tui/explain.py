@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from attn_tui.display import fit, printable
+from attn_tui.display import fit
 
 if TYPE_CHECKING:
     from attn_tui.attention import AttentionResult
@@ -147,10 +147,6 @@ def _explain_attention(result: AttentionResult, stage: str, head: int, i: int, j
         f"  v_{j} = {_vector(v.tolist(), 3)}",
         f"  that term is {share:.1%} of ‖context_{i}‖",
     ]
-
-
-def title_words(result: AttentionResult, i: int) -> str:
-    return printable(result.words[i])
 
 
 def explain_model(result, layer: int, head: int, i: int, j: int, hide_special: bool = False) -> list[str]:

@@ -90,17 +90,13 @@ def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]
     return float(finite.min()), float(finite.max())
 
 
-def token_labels(words: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(words)
-
-
 def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Matrix:
     """The matrix of one stage (one head for per-head stages), labelled for display."""
     import numpy as np  # here, not at import: the first frame comes before numpy
 
     stage = STAGE_BY_NAME[stage_name]
     c = result.config
-    words = token_labels(result.words)
+    words = tuple(result.words)
     tensor = getattr(result, stage.name)
     head = min(max(head, 0), c.heads - 1)
     values = tensor[head].numpy() if stage.per_head else tensor.numpy()
@@ -132,7 +128,7 @@ def embedding_matrix(result: AttentionResult) -> Matrix:
     values = result.embeddings.numpy()
     low, high = _range(values, None)
     return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values,
-                  token_labels(result.words), tuple(str(i) for i in range(values.shape[1])),
+                  tuple(result.words), tuple(str(i) for i in range(values.shape[1])),
                   "diverging", low, high)
 
 
