@@ -19,6 +19,7 @@ from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
 from attn_tui.config import (
@@ -52,6 +53,10 @@ WIDE_WIDTH, WIDE_HEIGHT = 110, 32
 
 MODELS = ("toy", "minilm", "smollm2")
 """`toy`: the notebook pipeline; the others: real pretrained heads (attn_tui.models)."""
+FRAME_HOLD = 0.016
+"""The longest an edit's echo waits for the edit's result, so that both show in one frame (s)."""
+HOLD_IF_FASTER = 0.008
+"""Hold the echo only when the last computation took less than this (s)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ class AttnApp(App[int]):
         self._lock = threading.Lock()
         self._last_seconds = 0.0
         self._status_note = "loading torch…"
+        self._frame_hold: Timer | None = None
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -218,6 +224,8 @@ class AttnApp(App[int]):
             self.query_one(f"#{wid}").border_title = title
         prompt = self.query_one("#prompt", Input)
         prompt.cursor_blink = False
+        for field in self.query(SafeInput):
+            field.on_edit = self._hold_frame
         prompt.focus()
         self._sync_widgets(self.start_config)
         with self.prevent(Select.Changed):
@@ -269,6 +277,29 @@ class AttnApp(App[int]):
         if field is not None and self._texts.get(field) != event.input.value:
             self._texts[field] = event.input.value
             self._request()
+        else:
+            self._release_frame()
+
+    def _hold_frame(self) -> None:
+        """Hold the frames while an edit's result is coming, for at most FRAME_HOLD seconds.
+
+        Typing draws its echo at once; the result follows a frame later, and Textual paces frames
+        1/60 s apart, so a 1 ms computation showed after 30–50 ms. When the last computation was
+        quick, the echo waits for the result instead and both show in one frame. A slow one
+        (a long prompt, a real model) never holds: the echo shows at once.
+        """
+        if self._frame_hold is not None or self.model != "toy" or self._last_seconds > HOLD_IF_FASTER:
+            return
+        self._begin_batch()  # App.delay_update's mechanism, ended early when the result is drawn
+        self._frame_hold = self.set_timer(FRAME_HOLD, self._release_frame, name="frame hold")
+
+    def _release_frame(self) -> None:
+        hold, self._frame_hold = self._frame_hold, None
+        if hold is None:
+            return
+        hold.stop()
+        self._end_batch()
+        self.screen.check_idle()  # the widgets refreshed during the hold: draw them now
 
     @on(Checkbox.Changed, "#causal")
     def _causal_changed(self, event: Checkbox.Changed) -> None:
@@ -342,6 +373,7 @@ class AttnApp(App[int]):
         if config is None:
             self.stale = self.result is not None
             self._render_status()
+            self._release_frame()
             return
         self._submit(_Request(self._generation + 1, config))
 
@@ -449,6 +481,8 @@ class AttnApp(App[int]):
         self._status_note = ""
         self.stale = event.generation != self._generation or bool(self._errors)
         self.result = event.result
+        if event.generation == self._generation:
+            self._release_frame()
 
     @on(ComputeFailed)
     def _compute_failed(self, event: ComputeFailed) -> None:
@@ -459,6 +493,7 @@ class AttnApp(App[int]):
             self.query_one("#prompt", Input).set_class(event.field == "prompt", "-bad")
             self.stale = self._shown_result() is not None
             self._render_status()
+            self._release_frame()
             if event.field == "model":
                 self.notify(event.message, title="Model unavailable", severity="error", timeout=8)
 

@@ -115,3 +115,50 @@ def fmt(value: float, spec: str) -> str:
     if text.startswith("-") and float(text) == 0:
         return text[1:]
     return text
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` made printable and broken into lines of at most `width` cells, at spaces where it can.
+
+    A continuation keeps the line's indent plus two cells, so wrapped working stays under its
+    step; a word wider than the line is cut. Plain and cheap (no Rich layout), for short lines.
+    """
+    text = printable(text)
+    if width <= 0:
+        return [""]
+    if cell_len(text) <= width:
+        return [text]
+    body = text.lstrip(" ")
+    first = text[: len(text) - len(body)]
+    if len(first) > width // 2:
+        first = first[: width // 2]
+    indent = first + "  " if len(first) + 2 <= width // 2 else first
+    lines: list[str] = []
+    line = first
+    for word in body.split(" "):
+        if not word:
+            continue
+        sep = " " if line.strip() else ""
+        if cell_len(line) + len(sep) + cell_len(word) <= width:
+            line += sep + word
+            continue
+        if line.strip():
+            lines.append(line)
+            line = indent
+        while cell_len(line) + cell_len(word) > width:  # wider than a line: cut it
+            head = _cells_prefix(word, width - cell_len(line))
+            lines.append(line + head)
+            line, word = indent, word[len(head):]
+        line += word
+    lines.append(line)
+    return lines
+
+
+def _cells_prefix(text: str, cells: int) -> str:
+    """The longest start of `text` that fits in `cells` cells (at least one character)."""
+    used = 0
+    for index, char in enumerate(text):
+        used += cell_len(char)
+        if used > cells:
+            return text[: max(index, 1)]
+    return text

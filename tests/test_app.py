@@ -16,7 +16,7 @@ from tests.scenarios import SCENARIOS, Scenario, settle, settle_stale
 
 
 def inspector_text(app: AttnApp) -> str:
-    return str(app.query_one("#inspector-text").render())
+    return app.query_one(Inspector).text
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)

@@ -7,12 +7,13 @@ cursor moves over the cells from the keyboard or the mouse.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -28,23 +29,55 @@ CACHE_LINES = 512
 
 
 class FrameStyle:
-    """Mixin for Line-API widgets: `base_style` is `rich_style` looked up once a frame, not once a line.
+    """Mixin for Line-API widgets: styles looked up once a frame, not once a line.
 
-    `rich_style` walks every ancestor's styles; per line that was a third of a frame's cost.
+    `rich_style` walks every ancestor's styles, and a component class's style is resolved from
+    CSS on each call; per line, the two were half of a frame's cost.
     """
 
     _frame_style: Style | None = None
+    _frame_components: dict[str, Style] | None = None
 
     def render_lines(self, crop):
         self._frame_style = self.rich_style  # type: ignore[attr-defined]
+        self._frame_components = {}
         try:
             return super().render_lines(crop)  # type: ignore[misc]
         finally:
             self._frame_style = None
+            self._frame_components = None
 
     @property
     def base_style(self) -> Style:
         return self._frame_style or self.rich_style  # type: ignore[attr-defined]
+
+    def set_virtual_size(self, size: Size) -> None:
+        """Set the virtual size; a screen layout only if a scrollbar comes or goes. The caller repaints.
+
+        Assigning `virtual_size` always lays out the whole screen; the size of a Line-API pane with
+        a fixed height never depends on it. This is what Widget._size_updated does without layout.
+        """
+        if size == self.virtual_size:  # type: ignore[attr-defined]
+            return
+        self.set_reactive(Widget.virtual_size, size)  # type: ignore[attr-defined]
+        self._scroll_update(size)  # type: ignore[attr-defined]  # scrollbars (their own layout), scroll clamped
+
+    def refresh_lines(self, lines: Iterable[int]) -> None:
+        """Repaint only these lines of the view (0 = the top visible line)."""
+        width = self.size.width  # type: ignore[attr-defined]
+        regions = [Region(0, y, width, 1) for y in lines]
+        if regions:
+            self.refresh(*regions)  # type: ignore[attr-defined]
+
+    def component_style(self, name: str) -> Style:
+        """`get_component_rich_style(name)`, once a frame."""
+        cache = self._frame_components
+        if cache is None:
+            return self.get_component_rich_style(name)  # type: ignore[attr-defined]
+        style = cache.get(name)
+        if style is None:
+            style = cache[name] = self.get_component_rich_style(name)  # type: ignore[attr-defined]
+        return style
 
 
 class MatrixView(FrameStyle, ScrollView, can_focus=True):
@@ -111,17 +144,23 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         self._digits = 1
         self._cell_width = 5
         self._compact_now = False
+        self._dark = True
+        self._drawn_look: tuple | None = None
+        """`_look()` when the matrix was last set: what the lines on screen were drawn with."""
         self._cache: OrderedDict[tuple, Strip] = OrderedDict()
 
     # -- data ---------------------------------------------------------------------------------
 
     def set_matrix(self, matrix: Matrix | None, *, dark: bool = True, message: str = "") -> None:
         """Show `matrix` (None: show `message`), keeping the cursor where it can stay."""
+        old, old_look = self.matrix, self._drawn_look
         self.matrix = matrix
         self.message = message
+        self._dark = dark
         self._cache.clear()
         if matrix is None:
-            self.virtual_size = Size(0, 0)
+            self._drawn_look = None
+            self.set_virtual_size(Size(0, 0))
             self.refresh()
             return
         rows, cols = matrix.shape
@@ -137,7 +176,39 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         self._layout()
         row, col = self.cursor
         self.set_reactive(MatrixView.cursor, (min(row, rows - 1), min(col, cols - 1)))
-        self.refresh()
+        self._drawn_look = self._look()
+        lines = self._changed_lines(old, old_look)
+        if lines is None:
+            self.refresh()
+        else:
+            self.refresh_lines(lines)
+
+    def _look(self) -> tuple | None:
+        """Everything but the cells themselves that a drawn line depends on."""
+        m = self.matrix
+        if m is None:
+            return None
+        return (m.shape, m.kind, m.low, m.high, m.masked is None, m.mask_text, self._dark, self._num_width,
+                self._spec, self._label_width, self._cell_width, self._compact_now, m.col_labels,
+                self.highlight_row, self.cursor)
+
+    def _changed_lines(self, old: Matrix | None, old_look: tuple | None) -> list[int] | None:
+        """The visible lines that differ between `old` and the new matrix; None: all of them.
+
+        An edit of the prompt's last word changes one row of the embeddings: one line is drawn
+        again, not the pane.
+        """
+        import numpy as np
+
+        new = self.matrix
+        if old is None or new is None or old_look is None or old_look != self._drawn_look or not self.size:
+            return None
+        top = int(self.scroll_y)
+        bottom = min(top + self.size.height - 1, new.shape[0])
+        first, last, _ = self._visible_columns(self.scrollable_content_region.width, int(self.scroll_x))
+        changed = np.any(old.values[top:bottom, first:last] != new.values[top:bottom, first:last], axis=1)
+        return [row - top + 1 for row in range(top, bottom)
+                if changed[row - top] or old.row_labels[row] != new.row_labels[row]]
 
     def _layout(self) -> None:
         if self.matrix is None:
@@ -150,7 +221,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
             self._compact_now = self.compact
         self._cell_width = 2 if self._compact_now else self._num_width + 1
         self._cache.clear()
-        self.virtual_size = Size(self._label_width + cols * self._cell_width, rows + 1)
+        self.set_virtual_size(Size(self._label_width + cols * self._cell_width, rows + 1))
 
     def watch_compact(self) -> None:
         self._layout()
@@ -233,7 +304,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         base = self.base_style
         if self.matrix is None:
             if y == 0 and self.message:
-                style = self.get_component_rich_style("matrix--message")
+                style = self.component_style("matrix--message")
                 return Strip([Segment(fit(self.message, width), style)], width)
             return Strip.blank(width, base)
         scroll_x, scroll_y = int(self.scroll_x), int(self.scroll_y)
@@ -268,8 +339,8 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
 
     def _header(self, width: int, scroll_x: int, cursor_col: int | None, base: Style) -> Strip:
         assert self.matrix is not None
-        header = self.get_component_rich_style("matrix--header")
-        focus = self.get_component_rich_style("matrix--label-cursor")
+        header = self.component_style("matrix--header")
+        focus = self.component_style("matrix--label-cursor")
         first, last, skip = self._visible_columns(width, scroll_x)
         cw = self._cell_width
         segments = []
@@ -288,7 +359,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         m = self.matrix
         first, last, skip = self._visible_columns(width, scroll_x)
         digits = self._digits  # measured once in set_matrix, not once a row (O(T) each)
-        label_style = self.get_component_rich_style(
+        label_style = self.component_style(
             "matrix--label-cursor" if emphasised else "matrix--label")
         label = f"{row:>{digits}} " + fit(m.row_labels[row], self._label_width - digits - 2) + " "
         values = m.values[row, first:last].tolist()
@@ -317,7 +388,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
             width, base).crop(0, width)
 
 
-class Legend(Widget):
+class Legend(FrameStyle, Widget):
     """One line: the colour scale of a matrix, its ends, and what a masked cell looks like."""
 
     DEFAULT_CSS = """
@@ -332,30 +403,45 @@ class Legend(Widget):
         super().__init__(id=id, classes=classes)
         self._matrix: Matrix | None = None
         self._dark = True
+        self._strip: tuple[tuple, Strip] | None = None
 
     def show(self, matrix: Matrix | None, *, dark: bool = True) -> None:
+        if matrix is not None and self._matrix is not None and dark == self._dark and (
+                matrix.kind, matrix.low, matrix.high, matrix.masked is None, matrix.mask_text) == (
+                self._matrix.kind, self._matrix.low, self._matrix.high, self._matrix.masked is None,
+                self._matrix.mask_text):
+            self._matrix = matrix  # the same legend: no repaint
+            return
         self._matrix = matrix
         self._dark = dark
         self.refresh()
 
-    def render(self):
-        from rich.text import Text
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
 
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.base_style
         m = self._matrix
-        if m is None:
-            return Text("")
+        if y != 0 or m is None:
+            return Strip.blank(width, base)
+        key = (id(m), width, self._dark, self.app.no_color, base)
+        if self._strip is not None and self._strip[0] == key:
+            return self._strip[1]
         scale = make_scale(m.kind, m.low, m.high, dark=self._dark)
         _, spec = number_format(m.low, m.high, sequential=m.kind == "sequential")
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(fmt(scale.low, spec) + " ")
         glyphs = self.app.no_color  # without colour, shade glyphs carry the scale
+        segments = [Segment(fmt(scale.low, spec) + " ", base)]
         for i in range(0, len(scale.styles), 2):
             mid = scale.low + (scale.high - scale.low) * (i + 0.5) / len(scale.styles)
-            text.append(scale.shade(mid) if glyphs else " ", scale.styles[i])
-        text.append(" " + fmt(scale.high, spec))
-        text.append("  " + ("blue < 0 < red" if m.kind == "diverging" else "weight"))
+            segments.append(Segment(scale.shade(mid) if glyphs else " ", scale.styles[i]))
+        segments.append(Segment(" " + fmt(scale.high, spec), base))
+        segments.append(Segment("  " + ("blue < 0 < red" if m.kind == "diverging" else "weight"), base))
         if m.masked is not None:
-            text.append("  ")
-            text.append(f"{m.mask_text}", MASKED_STYLE)
-            text.append(" masked")
-        return text
+            segments.append(Segment("  ", base))
+            segments.append(Segment(m.mask_text, MASKED_STYLE))
+            segments.append(Segment(" masked", base))
+        strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
+        self._strip = (key, strip)
+        return strip

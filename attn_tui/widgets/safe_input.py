@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.cells import cell_len, get_character_cell_size
 from rich.text import Text
 from textual.expand_tabs import expand_tabs_inline
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Input
 
 from attn_tui.display import stand_ins
@@ -14,6 +18,22 @@ class SafeInput(Input):
     """Textual's Input draws its value as is, so a pasted `\\x1b[2J` would reach the terminal as an
     escape sequence. This one draws `␛[2J`: the same value, one visible character per character,
     so the cursor and mouse positions still line up."""
+
+    on_edit: Callable[[], None] | None = None
+    """Called at once when the value changes, before `Changed` is handled (the app uses it to hold
+    the frame that would show the echo, so that the echo and the edit's result show together)."""
+
+    def _watch_value(self, value: str) -> None:
+        # Input sets its virtual size on every change, and a virtual size change lays out the whole
+        # screen (a third of an edit's frame). The width of a fixed-size input never depends on its
+        # value, so set it quietly first; the inherited watcher then finds it unchanged.
+        if not self.styles.auto_dimensions:
+            self.set_reactive(Widget.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
+
+    def watch_value(self) -> None:
+        if self.on_edit is not None:
+            self.on_edit()
 
     @property
     def _value(self) -> Text:

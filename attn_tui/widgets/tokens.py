@@ -37,14 +37,24 @@ class TokenIds(FrameStyle, ScrollView):
         self._widths: list[int] = []
 
     def show(self, words: tuple[str, ...], ids: tuple[int, ...], message: str = "") -> None:
-        self.words, self.ids, self.message = words, ids, message
+        old = (self.words, self.ids, self._widths, self._bands, self.message)
+        self.words, self.ids, self.message = tuple(words), tuple(ids), message
         # Plain ASCII words (nearly all) are one cell a character: skip the general measure.
         self._widths = [max(min(len(w) if w.isascii() and w.isprintable() else width_of(w), MAX_WORD),
                             len(str(i))) for w, i in zip(words, ids)]
-        bands = len(self._bands)
         self._wrap()
-        # Height is auto (two lines a band): lay out again only when the number of bands changed.
-        self.refresh(layout=len(self._bands) != bands or not words)
+        if len(self._bands) != len(old[3]) or not words or not old[0] or message != old[4]:
+            # Height is auto (two lines a band): lay out again only when the number of bands changed.
+            self.refresh(layout=len(self._bands) != len(old[3]) or not words)
+            return
+        top = int(self.scroll_y)
+        lines = []
+        for band in range(top // 2, min((top + self.size.height) // 2 + 1, len(self._bands))):
+            start, end = self._bands[band]
+            if (start, end) != old[3][band] or self.words[start:end] != old[0][start:end] or \
+                    self.ids[start:end] != old[1][start:end] or self._widths[start:end] != old[2][start:end]:
+                lines += [2 * band - top, 2 * band + 1 - top]
+        self.refresh_lines(y for y in lines if 0 <= y < self.size.height)  # the bands that changed only
 
     def set_highlight(self, index: int | None) -> None:
         if index == self.highlight:
@@ -87,14 +97,14 @@ class TokenIds(FrameStyle, ScrollView):
         band_index, which = divmod(y + int(self.scroll_y), 2)
         if not self.words:
             if y == 0 and self.message:
-                return Strip([Segment(fit(self.message, width), self.get_component_rich_style("tokens--message"))])
+                return Strip([Segment(fit(self.message, width), self.component_style("tokens--message"))])
             return Strip.blank(width, base)
         if band_index >= len(self._bands):
             return Strip.blank(width, base)
         start, end = self._bands[band_index]
-        word_style = self.get_component_rich_style("tokens--word")
-        id_style = self.get_component_rich_style("tokens--id")
-        hl = self.get_component_rich_style("tokens--highlight")
+        word_style = self.component_style("tokens--word")
+        id_style = self.component_style("tokens--id")
+        hl = self.component_style("tokens--highlight")
         segments = []
         for index in range(start, end):
             cell = self._widths[index]
@@ -127,11 +137,27 @@ class VocabMap(FrameStyle, ScrollView):
 
     def show(self, vocab, message: str = "", *, gaps: bool = True) -> None:
         """`vocab`: token → id in id order. `gaps`: label the ids it skips (the notebook's seed rule)."""
+        old, old_state = self.items, (self.message, self.gaps, self._digits())
         self.items = list(vocab.items())
         self.message = message
         self.gaps = gaps
-        self.virtual_size = Size(20, len(self.items))
-        self.refresh()
+        self.set_virtual_size(Size(20, len(self.items)))
+        if not old or old_state != (self.message, self.gaps, self._digits()):
+            self.refresh()
+            return
+        top = int(self.scroll_y)  # a new word changes the lines from its place on: draw only those
+        self.refresh_lines(y for y in range(self.size.height)
+                           if self._line_key(old, top + y) != self._line_key(self.items, top + y))
+
+    def _digits(self) -> int:
+        return len(str(self.items[-1][1])) if self.items else 0
+
+    @staticmethod
+    def _line_key(items: list[tuple[str, int]], line: int) -> tuple | None:
+        """What line `line` shows: its word and id, and the id before it (for the gap note)."""
+        if line >= len(items):
+            return None
+        return items[line], items[line - 1][1] if line else -1
 
     def set_highlight(self, token_id: int | None) -> None:
         if token_id == self.highlight:
@@ -151,18 +177,18 @@ class VocabMap(FrameStyle, ScrollView):
         line = y + int(self.scroll_y)
         if not self.items:
             if y == 0 and self.message:
-                return Strip([Segment(fit(self.message, width), self.get_component_rich_style("vocab--message"))])
+                return Strip([Segment(fit(self.message, width), self.component_style("vocab--message"))])
             return Strip.blank(width, base)
         if line >= len(self.items):
             return Strip.blank(width, base)
         word, token_id = self.items[line]
-        digits = len(str(self.items[-1][1]))
+        digits = self._digits()
         previous = self.items[line - 1][1] if line else -1
         gap = token_id - previous - 1 if self.gaps else 0
-        id_style = self.get_component_rich_style("vocab--id")
-        word_style = self.get_component_rich_style("vocab--word")
+        id_style = self.component_style("vocab--id")
+        word_style = self.component_style("vocab--word")
         if token_id == self.highlight:
-            id_style = word_style = self.get_component_rich_style("vocab--highlight")
+            id_style = word_style = self.component_style("vocab--highlight")
         if gap == 1:
             note = f"  (no id {previous + 1})"
         elif gap > 1:
@@ -173,5 +199,5 @@ class VocabMap(FrameStyle, ScrollView):
         room = max(width - digits - 3 - len(note), 1)
         segments.append(Segment(fit(word, room).rstrip(), word_style))
         if note:
-            segments.append(Segment(note, self.get_component_rich_style("vocab--gap")))
+            segments.append(Segment(note, self.component_style("vocab--gap")))
         return Strip(segments).extend_cell_length(width, base).crop(0, width)
