@@ -32,7 +32,7 @@ from attn_tui.config import (
     parse_field,
 )
 from attn_tui.display import printable
-from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
+from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES, Matrix
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.help import HelpScreen
 from attn_tui.widgets.inspector import Inspector
@@ -69,11 +69,14 @@ class _Request:
 class ResultComputed(Message):
     """The compute worker finished a request."""
 
-    def __init__(self, generation: int, result: AttentionResult, seconds: float) -> None:
+    def __init__(self, generation: int, result: AttentionResult, seconds: float,
+                 grid: tuple[str, int, Matrix] | None = None) -> None:
         super().__init__()
         self.generation = generation
         self.result = result
         self.seconds = seconds
+        self.grid = grid
+        """(stage, head, matrix): the grid's matrix, made in the worker for the stage shown then."""
 
 
 class ModelComputed(Message):
@@ -179,6 +182,9 @@ class AttnApp(App[int]):
         self._last_seconds = 0.0
         self._status_note = "loading torch…"
         self._frame_hold: Timer | None = None
+        self._syncing = False
+        self._prepared: tuple[AttentionResult, str, int, Matrix] | None = None
+        """(result, stage, head, matrix) from the worker: the grid's next matrix, already made."""
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -225,7 +231,7 @@ class AttnApp(App[int]):
         prompt = self.query_one("#prompt", Input)
         prompt.cursor_blink = False
         for field in self.query(SafeInput):
-            field.on_edit = self._hold_frame
+            field.on_edit = self._field_edited
         prompt.focus()
         self._sync_widgets(self.start_config)
         with self.prevent(Select.Changed):
@@ -256,6 +262,7 @@ class AttnApp(App[int]):
 
     def _sync_widgets(self, config: AttentionConfig) -> None:
         """Put `config` into the prompt and settings widgets (without triggering a request each)."""
+        self._syncing = True
         with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
             self.query_one("#prompt", Input).value = config.prompt
             for field, wid in FIELD_IDS.items():
@@ -268,17 +275,34 @@ class AttnApp(App[int]):
         for field in FIELD_IDS:
             if field not in ("prompt", "causal", "vocab_mode"):
                 self._texts[field] = field_text(field, getattr(config, field))
+        self._syncing = False
+
+    def _field_edited(self, box: SafeInput) -> None:
+        """A prompt or settings field changed (called at once, before its Changed message).
+
+        The request starts here, not when Changed arrives: at 2,048 words the computation then
+        runs on the other core while the echo's frame is drawn, instead of after it.
+        """
+        if self._syncing:
+            return
+        self._hold_frame()
+        if not self._take_text(box):
+            self._release_frame()
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
-        field = ID_FIELDS.get(event.input.id or "")
-        # The widget's value now, not the event's: a Changed from mount time may arrive after
+        self._take_text(event.input)  # usually taken already, by _field_edited
+
+    def _take_text(self, box: Input) -> bool:
+        """Take a field's text if it changed, and request its result; False if it had not changed."""
+        field = ID_FIELDS.get(box.id or "")
+        # The widget's value now, not an event's: a Changed from mount time may arrive after
         # the starting state was put into the widget.
-        if field is not None and self._texts.get(field) != event.input.value:
-            self._texts[field] = event.input.value
-            self._request()
-        else:
-            self._release_frame()
+        if field is None or self._texts.get(field) == box.value:
+            return False
+        self._texts[field] = box.value
+        self._request()
+        return True
 
     def _hold_frame(self) -> None:
         """Hold the frames while an edit's result is coming, for at most FRAME_HOLD seconds.
@@ -410,6 +434,7 @@ class AttnApp(App[int]):
 
         runtime.configure_torch()
         from attn_tui.attention import compute
+        from attn_tui.stages import stage_matrix
 
         while True:
             with self._lock:
@@ -429,7 +454,13 @@ class AttnApp(App[int]):
             except (MemoryError, RuntimeError) as error:
                 self.post_message(ComputeFailed(request.generation, None, f"could not compute: {error}"))
                 continue
-            self.post_message(ResultComputed(request.generation, result, time.perf_counter() - started))
+            seconds = time.perf_counter() - started
+            # The grid's matrix (its colour range is two passes over T² cells) is made here too,
+            # off the UI thread, for the stage and head shown now; if they change meanwhile, the UI
+            # makes its own.
+            stage, head = self.stage, min(self.head, result.config.heads - 1)
+            grid = (stage, head, stage_matrix(result, stage, head))
+            self.post_message(ResultComputed(request.generation, result, seconds, grid))
 
     def _run_model(self, request: _Request, started: float) -> None:
         """In the worker: load the model (once) and run the prompt; every failure becomes a message."""
@@ -480,6 +511,7 @@ class AttnApp(App[int]):
         self._last_seconds = event.seconds
         self._status_note = ""
         self.stale = event.generation != self._generation or bool(self._errors)
+        self._prepared = (event.result, *event.grid) if event.grid is not None else None
         self.result = event.result
         if event.generation == self._generation:
             self._release_frame()
@@ -605,7 +637,11 @@ class AttnApp(App[int]):
         if result is None:
             return
         grid = self.query_one("#attention-grid", MatrixView)
-        matrix = stage_matrix(result, self.stage, self.head)
+        prepared = self._prepared
+        if prepared is not None and prepared[0] is result and prepared[1:3] == (self.stage, self.head):
+            matrix = prepared[3]
+        else:
+            matrix = stage_matrix(result, self.stage, self.head)
         self._set_border_title("#stage-box", matrix.title)
         grid.set_matrix(matrix, dark=self.dark)
         self.query_one("#legend", Legend).show(matrix, dark=self.dark)

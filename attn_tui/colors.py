@@ -65,6 +65,17 @@ class Scale:
     def style(self, value: float) -> Style:
         return self.styles[self.bucket(value)]
 
+    def buckets(self, values) -> list[int]:
+        """`bucket` of each value of a 1-D numpy array, at once (the same arithmetic, in float64)."""
+        import numpy as np
+
+        span = self.high - self.low
+        if not span > 0:
+            return [STEPS // 2 if self.kind == "diverging" else 0] * len(values)
+        t = (values.astype(np.float64) - self.low) / span * STEPS
+        t = np.nan_to_num(t, nan=0.0, posinf=STEPS - 1, neginf=0.0)
+        return np.clip(np.trunc(t), 0, STEPS - 1).astype(np.int64).tolist()
+
     def shade(self, value: float) -> str:
         """A glyph for the magnitude of `value` relative to the scale (NO_COLOR-safe)."""
         if self.kind == "diverging":

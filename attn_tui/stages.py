@@ -6,6 +6,7 @@ Numpy views of the frozen result's tensors; nothing here recomputes attention.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -80,19 +81,48 @@ class Matrix:
         return self.values.shape  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=2)
+def causal_mask(n: int) -> np.ndarray:
+    """(n, n) bool, True above the diagonal (the keys after each query); shared, read-only."""
+    import numpy as np
+
+    mask = np.triu(np.ones((n, n), dtype=bool), 1)
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=2)
+def _kept(n: int) -> np.ndarray:
+    """The complement of `causal_mask(n)`: the cells a causal grid shows."""
+    kept = ~causal_mask(n)
+    kept.flags.writeable = False
+    return kept
+
+
 def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]:
+    """The smallest and largest finite value that is not masked; (0, 0) when there is none."""
+    import math
+
     import numpy as np  # here, not at import: the first frame comes before numpy
 
-    finite = values if masked is None else values[~masked]
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
+    if values.size:  # two passes (4M cells at 2,048 words), no boolean indexing
+        if masked is None:
+            low, high = float(values.min()), float(values.max())
+        else:
+            keep = _kept(masked.shape[0]) if masked is causal_mask(masked.shape[0]) else ~masked
+            low = float(np.min(values, where=keep, initial=np.inf))
+            high = float(np.max(values, where=keep, initial=-np.inf))
+        if math.isfinite(low) and math.isfinite(high):
+            return low, high
+    shown = values.astype(np.float64) if masked is None else np.where(masked, np.nan, values)
+    shown[~np.isfinite(shown)] = np.nan
+    if np.isnan(shown).all():
         return 0.0, 0.0
-    return float(finite.min()), float(finite.max())
+    return float(np.nanmin(shown)), float(np.nanmax(shown))
 
 
 def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Matrix:
     """The matrix of one stage (one head for per-head stages), labelled for display."""
-    import numpy as np  # here, not at import: the first frame comes before numpy
 
     stage = STAGE_BY_NAME[stage_name]
     c = result.config
@@ -104,7 +134,7 @@ def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Mat
     masked = None
     mask_text = "masked"
     if stage.per_head and c.causal and rows > 1:
-        masked = np.triu(np.ones((rows, cols), dtype=bool), 1)
+        masked = causal_mask(rows)
         mask_text = "−∞" if stage.name == "scaled" else "·"
     if stage.name in ("scores", "scaled", "weights"):
         row_labels, col_labels = words, words
@@ -159,7 +189,7 @@ def model_matrix(result, layer: int, head: int, hide_special: bool = False) -> M
         values = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
         note = "  special tokens hidden, rows renormalised"
     labels = tuple(result.tokens[i] for i in kept)
-    masked = np.triu(np.ones(values.shape, dtype=bool), 1) if result.causal and values.shape[0] > 1 else None
+    masked = causal_mask(values.shape[0]) if result.causal and values.shape[0] > 1 else None
     low, high = _range(values, masked)
     title = (f"{result.model} layer {layer + 1}/{result.n_layers} head {head + 1}/{result.n_heads}"
              f"  ({values.shape[0]}×{values.shape[1]}){note}")

@@ -355,37 +355,75 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
 
     def _row(self, row: int, width: int, scroll_x: int, cursor_col: int | None, emphasised: bool,
              base: Style) -> Strip:
+        """One row: its label, then the visible cells, cut to the view.
+
+        Cells are single-width text (numbers, shade glyphs, the mask's text), so the cut at either
+        edge is a slice of a string; the whole line is one pass, with no Strip crops and joins.
+        """
         assert self.matrix is not None and self._scale is not None
         m = self.matrix
-        first, last, skip = self._visible_columns(width, scroll_x)
         digits = self._digits  # measured once in set_matrix, not once a row (O(T) each)
-        label_style = self.component_style(
-            "matrix--label-cursor" if emphasised else "matrix--label")
+        label_style = self.component_style("matrix--label-cursor" if emphasised else "matrix--label")
         label = f"{row:>{digits}} " + fit(m.row_labels[row], self._label_width - digits - 2) + " "
-        values = m.values[row, first:last].tolist()
-        masked = m.masked[row, first:last].tolist() if m.masked is not None else None
+        room = width - self._label_width
+        if room <= 0:
+            return Strip([Segment(label, label_style)]).crop(0, width)
+        first, last, skip = self._visible_columns(width, scroll_x)
+        values = m.values[row, first:last]
         scale = self._scale
-        cw, nw = self._cell_width, self._num_width
-        no_color = self.app.no_color
-        segments = []
-        for offset, value in enumerate(values):
-            col = first + offset
+        styles = scale.styles
+        buckets = scale.buckets(values)
+        masked = m.masked[row, first:last].tolist() if m.masked is not None else None
+        compact, nw = self._compact_now, self._num_width
+        shades = self.app.no_color and compact
+        floats = values.tolist() if shades or not compact else None
+        segments = [Segment(label, label_style)]
+        # Neighbouring pieces of one style become one segment (at 2,048 words most weights share
+        # the bottom colour): fewer segments for Textual to cut and encode.
+        run_text, run_style = "", base
+        used = 0
+        for offset, bucket in enumerate(buckets):
             if masked is not None and masked[offset]:
-                text, style = (m.mask_text if not self._compact_now else "·").center(cw - (0 if self._compact_now else 1)), MASKED_STYLE
-            elif self._compact_now:
-                text = scale.shade(value) * 2 if no_color else "  "
-                style = scale.style(value)
+                text = (m.mask_text if not compact else "·").center(2 if compact else nw)
+                style = MASKED_STYLE
+            elif compact:
+                text = scale.shade(floats[offset]) * 2 if shades else "  "
+                style = styles[bucket]
             else:
-                text = fmt(value, self._spec).rjust(nw)
-                style = scale.style(value)
-            if col == cursor_col:
-                style = style + Style(reverse=True, bold=True)
-            segments.append(Segment(text, style))
-            if not self._compact_now:
-                segments.append(Segment(" ", base))
-        cells = Strip(segments).crop(skip, skip + width - self._label_width)
-        return Strip.join([Strip([Segment(label, label_style)], self._label_width), cells]).extend_cell_length(
-            width, base).crop(0, width)
+                text = fmt(floats[offset], self._spec).rjust(nw)
+                style = styles[bucket]
+            if first + offset == cursor_col:
+                style = style + _CURSOR
+            for piece, piece_style in ((text, style),) if compact else ((text, style), (" ", base)):
+                if skip:  # the first column, partly scrolled out of view
+                    if skip >= len(piece):
+                        skip -= len(piece)
+                        continue
+                    piece, skip = piece[skip:], 0
+                piece = piece[: room - used]
+                if not piece:
+                    continue
+                if piece_style is run_style or piece_style == run_style:
+                    run_text += piece
+                else:
+                    if run_text:
+                        segments.append(Segment(run_text, run_style))
+                    run_text, run_style = piece, piece_style
+                used += len(piece)
+            if used >= room:
+                break
+        if used < room:
+            if run_style is base:
+                run_text += " " * (room - used)
+            else:
+                segments.append(Segment(run_text, run_style))
+                run_text, run_style = " " * (room - used), base
+        if run_text:
+            segments.append(Segment(run_text, run_style))
+        return Strip(segments, width)
+
+
+_CURSOR = Style(reverse=True, bold=True)
 
 
 class Legend(FrameStyle, Widget):

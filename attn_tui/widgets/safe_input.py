@@ -19,9 +19,9 @@ class SafeInput(Input):
     escape sequence. This one draws `␛[2J`: the same value, one visible character per character,
     so the cursor and mouse positions still line up."""
 
-    on_edit: Callable[[], None] | None = None
-    """Called at once when the value changes, before `Changed` is handled (the app uses it to hold
-    the frame that would show the echo, so that the echo and the edit's result show together)."""
+    on_edit: Callable[[SafeInput], None] | None = None
+    """Called with this input at once when its value changes, before `Changed` is handled (the app
+    starts the edit's computation there, and holds the frame that would show the echo alone)."""
 
     def _watch_value(self, value: str) -> None:
         # Input sets its virtual size on every change, and a virtual size change lays out the whole
@@ -33,7 +33,7 @@ class SafeInput(Input):
 
     def watch_value(self) -> None:
         if self.on_edit is not None:
-            self.on_edit()
+            self.on_edit(self)
 
     @property
     def _value(self) -> Text:

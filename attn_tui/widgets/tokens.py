@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rich.segment import Segment
 from textual import events
 from textual.geometry import Size
@@ -12,6 +14,13 @@ from attn_tui.display import fit, width_of
 from attn_tui.widgets.matrix import FrameStyle
 
 MAX_WORD = 16
+
+
+@lru_cache(maxsize=8192)
+def _cells(word: str) -> int:
+    """Cells `word` takes in its column, at most MAX_WORD (memoised: an edit re-measures 2,048 words)."""
+    # Plain ASCII words (nearly all) are one cell a character: skip the general measure.
+    return min(len(word) if word.isascii() and word.isprintable() else width_of(word), MAX_WORD)
 
 
 class TokenIds(FrameStyle, ScrollView):
@@ -39,9 +48,7 @@ class TokenIds(FrameStyle, ScrollView):
     def show(self, words: tuple[str, ...], ids: tuple[int, ...], message: str = "") -> None:
         old = (self.words, self.ids, self._widths, self._bands, self.message)
         self.words, self.ids, self.message = tuple(words), tuple(ids), message
-        # Plain ASCII words (nearly all) are one cell a character: skip the general measure.
-        self._widths = [max(min(len(w) if w.isascii() and w.isprintable() else width_of(w), MAX_WORD),
-                            len(str(i))) for w, i in zip(words, ids)]
+        self._widths = [max(_cells(w), len(str(i))) for w, i in zip(words, ids, strict=True)]
         self._wrap()
         if len(self._bands) != len(old[3]) or not words or not old[0] or message != old[4]:
             # Height is auto (two lines a band): lay out again only when the number of bands changed.
