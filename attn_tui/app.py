@@ -178,7 +178,11 @@ class AttnApp(App[int]):
         self._shown_generation = 0
         self._pending: _Request | None = None
         self._busy = False
-        self._lock = threading.Lock()
+        """A request is waiting or being computed."""
+        self._wake = threading.Condition()
+        """Guards _pending, _busy and _closing; the worker waits on it for the next request."""
+        self._closing = False
+        self._worker: threading.Thread | None = None
         self._last_seconds = 0.0
         self._status_note = "loading torch…"
         self._frame_hold: Timer | None = None
@@ -419,48 +423,67 @@ class AttnApp(App[int]):
 
     def _submit(self, request: _Request) -> None:
         self._generation = request.generation
-        with self._lock:
-            self._pending = request
-            start = not self._busy
+        with self._wake:
+            self._pending = request  # replaces any request still waiting: the latest wins
             self._busy = True
+            self._wake.notify()
+        if self._worker is None:
+            # Started with the first request, after the first frame: its first act is importing torch.
+            self._worker = threading.Thread(target=self._compute_loop, name="attn-tui compute", daemon=True)
+            self._worker.start()
         self._render_status()
-        if start:
-            self._compute()
 
-    @work(thread=True, group="compute", exit_on_error=False)
-    def _compute(self) -> None:
-        """Compute requests until none is waiting; only the newest waiting one is ever run."""
+    def on_unmount(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+
+    def _compute_loop(self) -> None:
+        """The compute worker: one thread for the app's life, computing the newest request each time.
+
+        A thread of its own rather than a Textual worker per request: it is already waiting when a
+        key arrives, so the computation starts at once (a new worker started only after the frame
+        being drawn, 5–10 ms later), and runs on the other core while the UI thread draws.
+        """
         from attn_tui import runtime
 
-        runtime.configure_torch()
-        from attn_tui.attention import compute
-        from attn_tui.stages import stage_matrix
+        try:
+            runtime.configure_torch()
+            from attn_tui.attention import compute
+            from attn_tui.stages import stage_matrix
+        except Exception as error:  # noqa: BLE001 — a broken torch install is said, not raised in a thread
+            with self._wake:
+                self._closing, self._busy = True, False
+            self.post_message(ComputeFailed(self._generation, None, f"could not load torch: {error}"))
+            return
 
         while True:
-            with self._lock:
-                request, self._pending = self._pending, None
-                if request is None:
+            with self._wake:
+                while self._pending is None and not self._closing:
+                    self._busy = False
+                    self._wake.wait()
+                if self._closing:
                     self._busy = False
                     return
+                request, self._pending = self._pending, None
             started = time.perf_counter()
-            if request.model != "toy":
-                self._run_model(request, started)
-                continue
             try:
+                if request.model != "toy":
+                    self._run_model(request, started)
+                    continue
                 result = compute(request.config)
+                seconds = time.perf_counter() - started
+                # The grid's matrix (its colour range is two passes over T² cells) is made here too,
+                # off the UI thread, for the stage and head shown now; if they change meanwhile, the UI
+                # makes its own.
+                stage, head = self.stage, min(self.head, result.config.heads - 1)
+                grid = (stage, head, stage_matrix(result, stage, head))
             except ConfigError as error:  # validated already; kept so that nothing can escape
                 self.post_message(ComputeFailed(request.generation, error.field, str(error)))
-                continue
-            except (MemoryError, RuntimeError) as error:
+            except Exception as error:  # noqa: BLE001 — the worker outlives any failure and says what it was
                 self.post_message(ComputeFailed(request.generation, None, f"could not compute: {error}"))
-                continue
-            seconds = time.perf_counter() - started
-            # The grid's matrix (its colour range is two passes over T² cells) is made here too,
-            # off the UI thread, for the stage and head shown now; if they change meanwhile, the UI
-            # makes its own.
-            stage, head = self.stage, min(self.head, result.config.heads - 1)
-            grid = (stage, head, stage_matrix(result, stage, head))
-            self.post_message(ResultComputed(request.generation, result, seconds, grid))
+            else:
+                self.post_message(ResultComputed(request.generation, result, seconds, grid))
 
     def _run_model(self, request: _Request, started: float) -> None:
         """In the worker: load the model (once) and run the prompt; every failure becomes a message."""

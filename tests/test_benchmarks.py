@@ -45,13 +45,25 @@ def test_harness_prints_every_row(tmp_path):
     assert figures.exists()
 
 
-def test_typing_burst_never_runs_two_computations_at_once():
-    """The app keeps one pending slot: a burst of keys runs one computation at a time, drops stale ones."""
-    import asyncio
+def test_typing_burst_never_runs_two_computations_at_once(monkeypatch):
+    """The app keeps one pending slot: a burst of keys runs one computation at a time, drops stale ones.
 
+    Each computation is made to take 30 ms (as at 2,048 words), so that keys arrive while one runs.
+    """
+    import asyncio
+    import time
+
+    import attn_tui.attention as attention
     from benchmarks.cases import case_burst
 
-    burst = asyncio.run(case_burst(words=300, keys=12, interval=0.0))
+    compute = attention.compute
+
+    def slow(config):
+        time.sleep(0.03)
+        return compute(config)
+
+    monkeypatch.setattr(attention, "compute", slow)
+    burst = asyncio.run(case_burst(words=300, keys=12, interval=0.005))
     assert burst["concurrent"] == 1
     assert burst["computations"] < burst["keys"]
     assert burst["current"]
