@@ -5,6 +5,7 @@ Torch is imported by the compute worker, never here, so the first frame comes be
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterable
@@ -19,7 +20,6 @@ from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
 from attn_tui.config import (
@@ -185,7 +185,7 @@ class AttnApp(App[int]):
         self._worker: threading.Thread | None = None
         self._last_seconds = 0.0
         self._status_note = "loading torch…"
-        self._frame_hold: Timer | None = None
+        self._frame_hold: asyncio.TimerHandle | None = None
         self._syncing = False
         self._prepared: tuple[AttentionResult, str, int, Matrix] | None = None
         """(result, stage, head, matrix) from the worker: the grid's next matrix, already made."""
@@ -318,14 +318,16 @@ class AttnApp(App[int]):
         """
         if self._frame_hold is not None or self.model != "toy" or self._last_seconds > HOLD_IF_FASTER:
             return
+        loop = asyncio.get_running_loop()
         self._begin_batch()  # App.delay_update's mechanism, ended early when the result is drawn
-        self._frame_hold = self.set_timer(FRAME_HOLD, self._release_frame, name="frame hold")
+        # A plain event-loop timer, cancelled when the result comes first.
+        self._frame_hold = loop.call_later(FRAME_HOLD, self._release_frame)
 
     def _release_frame(self) -> None:
         hold, self._frame_hold = self._frame_hold, None
         if hold is None:
             return
-        hold.stop()
+        hold.cancel()
         self._end_batch()
         self.screen.check_idle()  # the widgets refreshed during the hold: draw them now
 
@@ -589,7 +591,7 @@ class AttnApp(App[int]):
                 self._render_stage_bar()
                 self._render_status()
                 return
-            vocab = dict(sorted({t: i for t, i in zip(result.tokens, result.token_ids)}.items(),
+            vocab = dict(sorted({t: i for t, i in zip(result.tokens, result.token_ids, strict=True)}.items(),
                                 key=lambda item: item[1]))
             self.query_one("#token-ids", TokenIds).show(result.tokens, result.token_ids)
             self.query_one("#vocab-map", VocabMap).show(vocab, gaps=False)
@@ -807,12 +809,11 @@ class AttnApp(App[int]):
         """Hide what does not apply: toy stages with a real model, layers with the toy, heads with one."""
         real = self.model != "toy"
         if action in ("cycle_layer", "toggle_special"):
-            return True if real else False
+            return real
         if real and action in ("stage", "cycle_stage", "toggle_causal", "toggle_vocab_mode", "toggle_compact"):
             return False
-        if action == "cycle_head" or (action == "toggle_overview" and not real):
-            if self._heads() < 2:
-                return None
+        if (action == "cycle_head" or (action == "toggle_overview" and not real)) and self._heads() < 2:
+            return None
         return True
 
     def action_help(self) -> None:

@@ -226,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                 Row("prompt", "edit, warm tables", "config change, cold tables", "in the app's worker"),
                 backend_rows)
 
+    floor_rows = [Row(words_label(n), ms(edits_by_size[n]["edit"]["median"]),
+                      ms(edits_by_size[n]["repaint"]["median"]), ms(edits_by_size[n]["bare"]["median"]),
+                      ms(edits_by_size[n]["backend_in_app"]["median"])) for n in sizes]
+    print_table("Where an edit's time goes: the same app, same run, medians",
+                Row("prompt", "edit → frame", "the same panes repainted, nothing new", "bare frame",
+                    "backend in the app"), floor_rows)
+
     if not args.no_threads:
         thread_rows = []
         figures["threads"] = {}
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table("torch threads: 1 vs 2 (runtime.configure_torch)",
                     Row("prompt", "threads", "backend alone", "backend in the app", "edit → frame"), thread_rows)
 
-    print(f"\nframes per edit (median): " + ", ".join(
+    print("\nframes per edit (median): " + ", ".join(
         f"{words_label(n)} {edits_by_size[n]['frames_per_edit']:g}" for n in sizes))
     print(f"torch threads in the app: {edits_by_size[sizes[0]]['threads']}")
     if args.json:

@@ -65,6 +65,21 @@ async def bare_frames(app: ProbeApp, samples: int) -> list[float]:
     return times
 
 
+EDITED = "#status, #prompt, #token-ids, #attention-grid, #legend, #embeddings, #inspector, #vocab-map"
+"""The widgets an edit of the prompt draws anew."""
+
+
+async def repaint_frames(app: ProbeApp, samples: int) -> list[float]:
+    """The widgets an edit changes, drawn again with nothing new: the floor of an edit's frame (the
+    frame's cost without the computation, the messages and the panes' own updates)."""
+
+    def repaint() -> None:
+        for widget in app.screen.query(EDITED):
+            widget.refresh()
+
+    return [await _timed(app, repaint) for _ in range(samples)]
+
+
 async def edit_frames(app: ProbeApp, samples: int) -> tuple[list[float], list[float], list[int]]:
     """Type a letter at the end of the prompt (or delete it): edit → frame showing the new result."""
     app.action_focus_prompt()
@@ -90,10 +105,11 @@ async def case_edits(words: int, samples: int) -> dict[str, Any]:
         await first_result(app)
         await edit_frames(app, 2)  # warm-up: first strips, first kernels
         bare = await bare_frames(app, samples)
+        repaint = await repaint_frames(app, samples)
         edits, backend, frames = await edit_frames(app, samples)
         assert app.result is not None and app.result.n_tokens == words
-    return {"bare": summary(bare), "edit": summary(edits), "backend_in_app": summary(backend),
-            "frames_per_edit": statistics.median(frames)}
+    return {"bare": summary(bare), "repaint": summary(repaint), "edit": summary(edits),
+            "backend_in_app": summary(backend), "frames_per_edit": statistics.median(frames)}
 
 
 async def case_scroll(words: int, samples: int) -> dict[str, Any]:

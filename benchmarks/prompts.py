@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from attn_tui.config import NOTEBOOK_PROMPT
 
-_TEXT = (
+_TEXT = (  # noqa: SIM905 — prose, kept readable
     "people paste paragraphs not ten words so the explorer must stay instant from the notebook "
     "to long passages and prove it with a harness kept in the repository attention lets every word "
     "look at every other word and decide how much of each to take the query asks the key answers "
