@@ -267,7 +267,7 @@ class AttnApp(App[int]):
     def _sync_widgets(self, config: AttentionConfig) -> None:
         """Put `config` into the prompt and settings widgets (without triggering a request each)."""
         self._syncing = True
-        with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
+        with self.prevent(Checkbox.Changed, Select.Changed):  # the inputs: see _syncing
             self.query_one("#prompt", Input).value = config.prompt
             for field, wid in FIELD_IDS.items():
                 if field in ("prompt", "causal", "vocab_mode"):
@@ -282,31 +282,20 @@ class AttnApp(App[int]):
         self._syncing = False
 
     def _field_edited(self, box: SafeInput) -> None:
-        """A prompt or settings field changed (called at once, before its Changed message).
+        """A prompt or settings field changed: take its text and request the result at once.
 
-        The request starts here, not when Changed arrives: at 2,048 words the computation then
-        runs on the other core while the echo's frame is drawn, instead of after it.
+        Called by the field as its value changes, not when its Changed message arrives a frame
+        later: at 2,048 words the computation then runs on the other core while the echo's frame is
+        drawn, instead of after it. The one path from a field's text to a request.
         """
-        if self._syncing:
-            return
-        self._hold_frame()
-        if not self._take_text(box):
-            self._release_frame()
-
-    @on(Input.Changed)
-    def _input_changed(self, event: Input.Changed) -> None:
-        self._take_text(event.input)  # usually taken already, by _field_edited
-
-    def _take_text(self, box: Input) -> bool:
-        """Take a field's text if it changed, and request its result; False if it had not changed."""
         field = ID_FIELDS.get(box.id or "")
-        # The widget's value now, not an event's: a Changed from mount time may arrive after
-        # the starting state was put into the widget.
-        if field is None or self._texts.get(field) == box.value:
-            return False
+        if self._syncing or field is None or self._texts.get(field) == box.value:
+            return
         self._texts[field] = box.value
+        generation = self._generation
         self._request()
-        return True
+        if self._generation != generation:  # a computation is coming: hold the echo for it
+            self._hold_frame()
 
     def _hold_frame(self) -> None:
         """Hold the frames while an edit's result is coming, for at most FRAME_HOLD seconds.
@@ -319,7 +308,7 @@ class AttnApp(App[int]):
         if self._frame_hold is not None or self.model != "toy" or self._last_seconds > HOLD_IF_FASTER:
             return
         loop = asyncio.get_running_loop()
-        self._begin_batch()  # App.delay_update's mechanism, ended early when the result is drawn
+        self._begin_batch()  # App.delay_update's mechanism, ended when the result is drawn (or failed)
         # A plain event-loop timer, cancelled when the result comes first.
         self._frame_hold = loop.call_later(FRAME_HOLD, self._release_frame)
 
@@ -403,7 +392,6 @@ class AttnApp(App[int]):
         if config is None:
             self.stale = self.result is not None
             self._render_status()
-            self._release_frame()
             return
         self._submit(_Request(self._generation + 1, config))
 
@@ -682,7 +670,7 @@ class AttnApp(App[int]):
         if result is None or result.model != self.model:
             return
         matrix = model_matrix(result, self.layer, self.head, self.hide_special)
-        self.query_one("#stage-box").border_title = matrix.title
+        self._set_border_title("#stage-box", matrix.title)
         self.query_one("#attention-grid", MatrixView).set_matrix(matrix, dark=self.dark)
         self.query_one("#legend", Legend).show(matrix, dark=self.dark)
         if self.overview:
@@ -767,11 +755,8 @@ class AttnApp(App[int]):
 
     def _highlight_embedding_row(self, query: int | None) -> None:
         embeddings = self.query_one("#embeddings", MatrixView)
-        if embeddings.highlight_row != query:
-            embeddings.highlight_row = query
-            embeddings.set_matrix(embeddings.matrix, dark=self.dark)
-            if query is not None:
-                embeddings.scroll_to(y=max(query - embeddings.size.height // 2, 0), animate=False)
+        if embeddings.set_highlight(query) and query is not None:
+            embeddings.scroll_to(y=max(query - embeddings.size.height // 2, 0), animate=False)
 
     def _render_status(self) -> None:
         result = self._shown_result()

@@ -62,9 +62,6 @@ class Scale:
         t = (value - self.low) / span
         return min(max(int(t * STEPS), 0), STEPS - 1)
 
-    def style(self, value: float) -> Style:
-        return self.styles[self.bucket(value)]
-
     def buckets(self, values) -> list[int]:
         """`bucket` of each value of a 1-D numpy array, at once (the same arithmetic, in float64)."""
         import numpy as np

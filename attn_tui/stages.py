@@ -91,14 +91,6 @@ def causal_mask(n: int) -> np.ndarray:
     return mask
 
 
-@lru_cache(maxsize=2)
-def _kept(n: int) -> np.ndarray:
-    """The complement of `causal_mask(n)`: the cells a causal grid shows."""
-    kept = ~causal_mask(n)
-    kept.flags.writeable = False
-    return kept
-
-
 def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]:
     """The smallest and largest finite value that is not masked; (0, 0) when there is none."""
     import math
@@ -109,7 +101,7 @@ def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]
         if masked is None:
             low, high = float(values.min()), float(values.max())
         else:
-            keep = _kept(masked.shape[0]) if masked is causal_mask(masked.shape[0]) else ~masked
+            keep = ~masked
             low = float(np.min(values, where=keep, initial=np.inf))
             high = float(np.max(values, where=keep, initial=-np.inf))
         if math.isfinite(low) and math.isfinite(high):

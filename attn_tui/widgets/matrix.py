@@ -183,6 +183,16 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         else:
             self.refresh_lines(lines)
 
+    def set_highlight(self, row: int | None) -> bool:
+        """Emphasise `row` (the inspector's query) in a view without a cursor; True if it changed."""
+        if row == self.highlight_row:
+            return False
+        self.highlight_row = row
+        self._cache.clear()
+        self._drawn_look = self._look()
+        self.refresh()
+        return True
+
     def _look(self) -> tuple | None:
         """Everything but the cells themselves that a drawn line depends on."""
         m = self.matrix

@@ -46,20 +46,21 @@ class TokenIds(FrameStyle, ScrollView):
         self._widths: list[int] = []
 
     def show(self, words: tuple[str, ...], ids: tuple[int, ...], message: str = "") -> None:
-        old = (self.words, self.ids, self._widths, self._bands, self.message)
+        old_words, old_ids, old_widths, old_bands = self.words, self.ids, self._widths, self._bands
+        old_message = self.message
         self.words, self.ids, self.message = tuple(words), tuple(ids), message
         self._widths = [max(_cells(w), len(str(i))) for w, i in zip(words, ids, strict=True)]
         self._wrap()
-        if len(self._bands) != len(old[3]) or not words or not old[0] or message != old[4]:
+        if len(self._bands) != len(old_bands) or not words or not old_words or message != old_message:
             # Height is auto (two lines a band): lay out again only when the number of bands changed.
-            self.refresh(layout=len(self._bands) != len(old[3]) or not words)
+            self.refresh(layout=len(self._bands) != len(old_bands) or not words)
             return
         top = int(self.scroll_y)
         lines = []
         for band in range(top // 2, min((top + self.size.height) // 2 + 1, len(self._bands))):
             start, end = self._bands[band]
-            if (start, end) != old[3][band] or self.words[start:end] != old[0][start:end] or \
-                    self.ids[start:end] != old[1][start:end] or self._widths[start:end] != old[2][start:end]:
+            if ((start, end) != old_bands[band] or self.words[start:end] != old_words[start:end]
+                    or self.ids[start:end] != old_ids[start:end] or self._widths[start:end] != old_widths[start:end]):
                 lines += [2 * band - top, 2 * band + 1 - top]
         self.refresh_lines(y for y in lines if 0 <= y < self.size.height)  # the bands that changed only
 
