@@ -7,10 +7,12 @@ No textual, no rich: this module is the backend, testable without a screen.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +42,7 @@ from attn_tui.config import (
     tokenize,
     validate,
 )
+from attn_tui.stages import STAGES
 
 __all__ = [
     "DEFAULTS",
@@ -120,13 +123,48 @@ class AttentionResult:
     context: torch.Tensor
     """weights_h V_h per head, side by side, (T, d_v)."""
 
+    # -- attn_tui.result.Result: what every view reads --------------------------------------------
+
+    source = "toy"
+    vocab_gaps = True
+    """The notebook's seed rule skips ids: the vocab map labels the gaps."""
+    n_layers = 1
+
     @property
     def prompt(self) -> str:
         return self.config.prompt
 
     @property
+    def tokens(self) -> tuple[str, ...]:
+        return self.words
+
+    @property
+    def special(self) -> tuple[bool, ...]:
+        return (False,) * len(self.words)
+
+    @property
     def n_tokens(self) -> int:
         return len(self.words)
+
+    @property
+    def n_heads(self) -> int:
+        return self.config.heads
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.config.heads
+
+    @property
+    def causal(self) -> bool:
+        return self.config.causal
+
+    @property
+    def temperature(self) -> float:
+        return self.config.temperature
+
+    @property
+    def stages(self) -> frozenset[str]:
+        return _TOY_STAGES
 
     @property
     def head_dim_k(self) -> int:
@@ -136,10 +174,79 @@ class AttentionResult:
     def head_dim_v(self) -> int:
         return self.config.d_v // self.config.heads
 
+    def stage_width(self, stage: str) -> int:
+        return self.head_dim_v if stage in ("value", "context") else self.head_dim_k
+
     @property
     def scale(self) -> float:
         """The divisor of the scores: √(d_k/heads) · temperature."""
         return math.sqrt(self.head_dim_k) * self.config.temperature
+
+    @property
+    def divisor(self) -> float:
+        return self.scale
+
+    def stage_tensor(self, stage: str, layer: int, head: int) -> torch.Tensor:
+        """One head's slice of Q, K, V and context, one head of the T × T stages, the W matrices whole."""
+        if stage not in _TOY_STAGES:
+            raise KeyError(f"the toy pipeline has no stage {stage!r}")
+        tensor = getattr(self, stage)
+        if stage in ("scores", "scaled", "weights"):
+            return tensor[head]  # (T, T)
+        if stage in ("query", "key", "value", "context"):
+            width = self.stage_width(stage)
+            return tensor[:, head * width:(head + 1) * width]  # (T, d_head)
+        return tensor  # (d_model, d_k or d_v)
+
+    def all_weights(self) -> torch.Tensor:
+        return self.weights.unsqueeze(0)  # (1, H, T, T)
+
+    @property
+    def file_prefix(self) -> str:
+        return "attn"
+
+    def json_items(self) -> Iterator[tuple[str, Any]]:
+        """The `--json` object: prompt, config, words, vocab, token_ids, then every matrix (tensors)."""
+        yield "prompt", self.config.prompt
+        yield "config", dataclasses.asdict(self.config)
+        yield "words", list(self.words)
+        yield "vocab", dict(self.vocab)
+        yield "token_ids", list(self.token_ids)
+        for name in MATRICES:
+            yield name, getattr(self, name)
+
+    def npz_arrays(self) -> dict[str, Any]:
+        """The `.npz` export: the JSON's matrices by the JSON's names, and the text as unicode arrays.
+
+        Masked entries of `scaled` stay −∞ (NumPy keeps them; JSON cannot). Strings are unicode
+        arrays, so `numpy.load` needs no pickle.
+        """
+        import json
+
+        import numpy as np
+
+        arrays: dict[str, Any] = {
+            "prompt": np.array(self.config.prompt, dtype=np.str_),
+            "config": np.array(json.dumps(dataclasses.asdict(self.config), ensure_ascii=False)),
+            "words": np.array(list(self.words), dtype=np.str_),
+            "token_ids": np.asarray(self.token_ids, dtype=np.int64),
+            "vocab_words": np.array(list(self.vocab.keys()), dtype=np.str_),
+            "vocab_ids": np.asarray(list(self.vocab.values()), dtype=np.int64),
+        }
+        for name in MATRICES:
+            arrays[name] = getattr(self, name).numpy()  # views: the result is frozen
+        return arrays
+
+    def summary(self) -> str:
+        c = self.config
+        return (f"T={self.n_tokens} · d_model {c.d_model} · d_k {c.d_k} · d_v {c.d_v} · "
+                f"heads {c.heads}{' · causal' if c.causal else ''}")
+
+
+_TOY_STAGES = frozenset(stage.name for stage in STAGES)
+"""The toy holds every stage of the registry."""
+MATRICES = ("embeddings", *(stage.name for stage in STAGES))
+"""The result's tensors in pipeline order, as named in `--json` and `.npz`."""
 
 
 @lru_cache(maxsize=2)

@@ -6,10 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from attn_tui import __version__
+from attn_tui.argv import flag
 from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError, field_problems, parse_field
+from attn_tui.sources import SOURCE_NAMES
+
+if TYPE_CHECKING:
+    from attn_tui.result import Result
 
 EXIT_USAGE = 2
 
@@ -35,10 +40,6 @@ def _tty(stream: object) -> bool:
     return stream is not None and stream.isatty()  # type: ignore[attr-defined]
 
 
-def _flag(field: str) -> str:
-    return "--" + field.replace("_", "-")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="attn-tui",
@@ -60,11 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for field, text in helps.items():
         default = getattr(DEFAULTS, field)
-        state.add_argument(_flag(field), dest=field, metavar=field.upper(), default=None,
+        state.add_argument(flag(field), dest=field, metavar=field.upper(), default=None,
                            help=f"{text} (default: {default!r})")
     state.add_argument("--causal", dest="causal", action=argparse.BooleanOptionalAction, default=None,
                        help="mask keys after the query (default: off)")
-    state.add_argument("--model", choices=("toy", "minilm", "smollm2"), default="toy",
+    state.add_argument("--model", choices=SOURCE_NAMES, default="toy",
                        help="toy: the notebook pipeline (default); minilm, smollm2: real pretrained "
                             "heads (needs the models extra, see README)")
     modes = parser.add_argument_group("modes")
@@ -100,70 +101,66 @@ def config_from_args(args: argparse.Namespace) -> AttentionConfig:
         try:
             values[field] = parse_field(field, raw)
         except ConfigError as error:
-            fail(f"{_flag(error.field)}: {error}")
+            fail(f"{flag(error.field)}: {error}")
     config = DEFAULTS.replace(**values)
     problems = field_problems(config)
     if problems:
-        fail(f"{_flag(problems[0].field)}: {problems[0]}")
+        fail(f"{flag(problems[0].field)}: {problems[0]}")
     return config
 
 
-def run_json(config: AttentionConfig) -> int:
-    if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
-        fail("stdout is closed: nowhere to write the JSON")
-    from attn_tui import runtime
+def _write_json(result: Result) -> int:
+    from attn_tui.serialize import write_json
 
-    runtime.configure_torch()
-    from attn_tui.attention import compute
-    from attn_tui.serialize import dumps, result_to_dict
-
-    text = dumps(result_to_dict(compute(config)))
-    sys.stdout.write(text + "\n")
+    write_json(result.json_items(), sys.stdout)
+    sys.stdout.write("\n")
     sys.stdout.flush()
     return 0
 
 
-EXPORT_KINDS = ("json", "csv", "npz", "grid", "script")
+def _compute(config: AttentionConfig, model: str) -> Result:
+    """The result the flags ask for, from the toy pipeline or a model; a refusal exits 2."""
+    from attn_tui import runtime
+    from attn_tui.sources import SourceFailure, source_spec
+
+    runtime.configure_torch()
+    spec = source_spec(model)
+    problems = spec.problems(config)
+    if problems:
+        field, message = next(iter(problems.items()))
+        fail(f"{flag(field)}: {message}")
+    try:
+        return spec.open(lambda fraction, label: None).run(config)
+    except SourceFailure as error:
+        fail(str(error))
+
+
+def run_json(config: AttentionConfig, model: str = "toy") -> int:
+    if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
+        fail("stdout is closed: nowhere to write the JSON")
+    return _write_json(_compute(config, model))
 
 
 def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
-    """`--export KINDS`: compute once, write each file to --export-dir, name each on stderr."""
-    from pathlib import Path
-
+    """`--export KINDS`: compute once, check every target, write each file to --export-dir, name each on stderr."""
+    from attn_tui import export
     from attn_tui.stages import STAGE_BY_NAME
 
     kinds = [k.strip().lower() for k in args.export.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in EXPORT_KINDS]
+    unknown = [k for k in kinds if k not in export.EXPORT_KINDS]
     if not kinds or unknown:
-        fail(f"--export: {', '.join(unknown) or 'nothing'} is not a format: use {', '.join(EXPORT_KINDS)}")
-    if args.stage not in STAGE_BY_NAME:
+        fail(f"--export: {', '.join(unknown) or 'nothing'} is not a format: use {', '.join(export.EXPORT_KINDS)}")
+    if args.stage not in STAGE_BY_NAME and args.stage != "embeddings":
         fail(f"--stage: {args.stage!r} is not a stage: use {', '.join(STAGE_BY_NAME)}")
     try:
         head = int(args.head)
     except ValueError:
         fail(f"--head: {args.head!r} is not a whole number")
-    if not 1 <= head <= config.heads:
-        fail(f"--head: {head} is out of range: allowed 1 to {config.heads}")
-    from attn_tui import export, runtime
-
-    runtime.configure_torch()
-    from attn_tui.attention import compute
-
-    result = compute(config)
-    directory = Path(args.export_dir)
-    written = []
+    result = _compute(config, args.model)
+    if not 1 <= head <= result.n_heads:
+        fail(f"--head: {head} is out of range: allowed 1 to {result.n_heads}")
     try:
-        for kind in kinds:
-            if kind == "json":
-                written.append(export.export_json(result, directory))
-            elif kind == "csv":
-                written += export.export_csv(result, args.stage, head - 1, directory)
-            elif kind == "npz":
-                written.append(export.export_npz(result, directory))
-            elif kind == "grid":
-                written.append(export.export_svg_grid(result, args.stage, head - 1, directory))
-            else:
-                written.append(export.export_script(config, directory))
+        written = export.export(result, kinds, export.Selection(args.stage, 0, head - 1), args.export_dir)
     except export.ExportExists as error:
         fail(str(error))
     except (OSError, ValueError) as error:
@@ -173,32 +170,51 @@ def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def write_script(config: AttentionConfig, path: str) -> int:
+    """`--export-script FILE`: write the script, say so on stderr, return 0 (an existing FILE: exit 2)."""
+    from pathlib import Path
+
+    from attn_tui.export import ExportExists, check_free, write_file
+    from attn_tui.script import script_source
+
+    target = Path(path).expanduser()
+    text = script_source(config)
+    try:
+        check_free([target])
+        write_file(target, lambda f: f.write(text))
+    except ExportExists:
+        fail(f"{path} exists; not overwriting")
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}")
+    sys.stderr.write(f"wrote {path}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = config_from_args(args)
     try:
-        if args.json and args.model != "toy":
-            from attn_tui.models import cli_json
-
-            return cli_json(args.model, config.prompt)
         if args.json:
-            return run_json(config)
+            return run_json(config, args.model)
         if args.export:
             return run_export(config, args)
         if args.export_script:
-            from attn_tui.export import write_script_cli
-
-            return write_script_cli(config, args.export_script)
+            if args.model != "toy":
+                fail("--export-script: the script recomputes the toy pipeline; a real model has none")
+            return write_script(config, args.export_script)
         if args.serve:
-            from attn_tui.serve import serve
+            from attn_tui.serve import ServeError, serve
 
-            return serve(args.host, args.port, config, model=args.model)
+            try:
+                return serve(args.host, args.port, config, model=args.model)
+            except ServeError as error:
+                fail(str(error))
         # textual-serve runs each browser connection's app on pipes, with its own driver.
         if not os.environ.get("TEXTUAL_DRIVER") and not (_tty(sys.stdin) and _tty(sys.stdout)):
             fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         from attn_tui.app import AttnApp
-        from attn_tui.terminal import lenient_input
+        from attn_tui.compat import lenient_input
 
         lenient_input()
         app = AttnApp(config=config, model=args.model, export_dir=args.export_dir)

@@ -2,16 +2,21 @@
 
 Cells carry their own background, so a scale reads the same on dark and light themes; the
 numbers (or shade glyphs, when cells are too narrow for numbers) carry the meaning where colour
-cannot: 16-colour terminals and NO_COLOR.
+cannot: 16-colour terminals and NO_COLOR. The screen and the SVG export share these stops (the
+export draws with the light ones, for paper). Standard library only at import; the Rich styles
+of a scale are made the first time a screen asks for them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from rich.color import Color
-from rich.style import Style
+if TYPE_CHECKING:
+    from rich.style import Style
+
+RGB = tuple[int, int, int]
 
 STEPS = 33
 """Buckets per scale (odd, so a diverging scale has an exact middle for 0)."""
@@ -20,23 +25,32 @@ SHADES = " ░▒▓█"
 """Glyphs by magnitude, for cells too narrow for a number."""
 
 # Colour stops as (r, g, b). Diverging: blue for negative, a neutral middle, red for positive.
-_DIVERGING_DARK = ((49, 104, 217), (44, 48, 56), (214, 72, 58))
-_DIVERGING_LIGHT = ((38, 92, 204), (238, 238, 238), (204, 52, 40))
+DIVERGING_DARK: tuple[RGB, ...] = ((49, 104, 217), (44, 48, 56), (214, 72, 58))
+DIVERGING_LIGHT: tuple[RGB, ...] = ((38, 92, 204), (238, 238, 238), (204, 52, 40))
 # Sequential: dark → bright on dark themes (magma-like), pale → deep on light ones.
-_SEQUENTIAL_DARK = ((28, 22, 48), (110, 38, 120), (222, 84, 80), (252, 200, 90), (252, 253, 191))
-_SEQUENTIAL_LIGHT = ((246, 246, 250), (190, 215, 240), (90, 150, 210), (40, 80, 170), (20, 30, 100))
+SEQUENTIAL_DARK: tuple[RGB, ...] = ((28, 22, 48), (110, 38, 120), (222, 84, 80), (252, 200, 90), (252, 253, 191))
+SEQUENTIAL_LIGHT: tuple[RGB, ...] = ((246, 246, 250), (190, 215, 240), (90, 150, 210), (40, 80, 170), (20, 30, 100))
 
 
-def _lerp(stops: tuple[tuple[int, int, int], ...], t: float) -> tuple[int, int, int]:
+def stops(kind: str, *, dark: bool) -> tuple[RGB, ...]:
+    """The colour stops of a `diverging` or `sequential` scale on a dark or light background."""
+    if kind == "diverging":
+        return DIVERGING_DARK if dark else DIVERGING_LIGHT
+    return SEQUENTIAL_DARK if dark else SEQUENTIAL_LIGHT
+
+
+def lerp(stops: tuple[RGB, ...], t: float) -> RGB:
+    """The colour at `t` in [0, 1] along `stops` (clamped), linearly between neighbouring stops."""
     t = min(max(t, 0.0), 1.0)
     pos = t * (len(stops) - 1)
     i = min(int(pos), len(stops) - 2)
     f = pos - i
     a, b = stops[i], stops[i + 1]
-    return tuple(round(a[c] + (b[c] - a[c]) * f) for c in range(3))  # type: ignore[return-value]
+    return (round(a[0] + (b[0] - a[0]) * f), round(a[1] + (b[1] - a[1]) * f), round(a[2] + (b[2] - a[2]) * f))
 
 
-def _contrast(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+def ink(rgb: RGB) -> RGB:
+    """A readable text colour on a background of `rgb`: near black on light, near white on dark."""
     r, g, b = rgb
     luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
     return (16, 16, 16) if luminance > 140 else (240, 240, 240)
@@ -50,9 +64,18 @@ class Scale:
     """`diverging` (symmetric about 0) or `sequential` (0 up)."""
     low: float
     high: float
-    styles: tuple[Style, ...]
-    """One style per bucket: the bucket's background and a readable foreground."""
-    colors: tuple[tuple[int, int, int], ...]
+    dark: bool
+    """Drawn on a dark background (the stops differ)."""
+
+    @property
+    def colors(self) -> tuple[RGB, ...]:
+        """One colour per bucket."""
+        return _palette(self.kind, self.dark)
+
+    @property
+    def styles(self) -> tuple[Style, ...]:
+        """One Rich style per bucket: the bucket's background and a readable foreground."""
+        return _styles(self.kind, self.dark)
 
     def bucket(self, value: float) -> int:
         """The bucket of `value`, clamped to the scale."""
@@ -85,16 +108,18 @@ class Scale:
 
 
 @lru_cache(maxsize=8)
-def _palette(kind: str, dark: bool) -> tuple[tuple[Style, ...], tuple[tuple[int, int, int], ...]]:
-    if kind == "diverging":
-        stops = _DIVERGING_DARK if dark else _DIVERGING_LIGHT
-    else:
-        stops = _SEQUENTIAL_DARK if dark else _SEQUENTIAL_LIGHT
-    colors = tuple(_lerp(stops, (i + 0.5) / STEPS) for i in range(STEPS))
-    styles = tuple(
-        Style(bgcolor=Color.from_rgb(*rgb), color=Color.from_rgb(*_contrast(rgb))) for rgb in colors
-    )
-    return styles, colors
+def _palette(kind: str, dark: bool) -> tuple[RGB, ...]:
+    scale = stops(kind, dark=dark)
+    return tuple(lerp(scale, (i + 0.5) / STEPS) for i in range(STEPS))
+
+
+@lru_cache(maxsize=8)
+def _styles(kind: str, dark: bool) -> tuple[Style, ...]:
+    from rich.color import Color
+    from rich.style import Style
+
+    return tuple(Style(bgcolor=Color.from_rgb(*rgb), color=Color.from_rgb(*ink(rgb)))
+                 for rgb in _palette(kind, dark))
 
 
 def make_scale(kind: str, low: float, high: float, *, dark: bool = True) -> Scale:
@@ -102,9 +127,4 @@ def make_scale(kind: str, low: float, high: float, *, dark: bool = True) -> Scal
     if kind == "diverging":
         top = max(abs(low), abs(high))
         low, high = -top, top
-    styles, colors = _palette(kind, dark)
-    return Scale(kind, float(low), float(high), styles, colors)
-
-
-MASKED_STYLE = Style(dim=True, italic=True)
-"""Masked cells: not a value, so no colour of the scale."""
+    return Scale(kind, float(low), float(high), dark)

@@ -133,6 +133,11 @@ def parse_field(name: str, text: str) -> Any:
     return raw.lower()
 
 
+def field_text(field: str, value: object) -> str:
+    """A config value as its field shows it, and as `parse_field` reads it back."""
+    return repr(value) if field == "temperature" else str(value)
+
+
 def field_problems(config: AttentionConfig) -> list[ConfigError]:
     """Every problem with `config`, one per field, cheapest checks first; empty when valid.
 
@@ -194,7 +199,7 @@ def field_problems(config: AttentionConfig) -> list[ConfigError]:
                           f"{config.heads} heads")
     if words and len(words) <= MAX_WORDS and "vocab_size" not in problems and "vocab_mode" not in problems:
         vocab = tokenize(prompt, config.vocab_mode).vocab
-        top_word, top_id = next(reversed(vocab.items()))
+        top_word, top_id = tuple(vocab.items())[-1]  # in id order: the largest id is last
         if top_id >= config.vocab_size:
             bad("vocab_size", f"vocab size = {config.vocab_size:,} is too small: word {_show(top_word)} "
                               f"has id {top_id:,}, so the vocab size must be at least {top_id + 1:,}")

@@ -1,23 +1,24 @@
 """What the inspector says about one cell of one stage: the arithmetic behind the number.
 
-Pure: takes the frozen result, returns lines of text. The inspector widget only styles them.
+Pure: reads the frozen result through the `Result` interface (any source), returns lines of text.
+The inspector widget only styles them.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from attn_tui.display import fit
 
 if TYPE_CHECKING:
-    from attn_tui.attention import AttentionResult
+    from attn_tui.result import Result
 
 TERMS_SHOWN = 3
+_LETTERS = {"query": "Q", "key": "K", "value": "V"}
 
 
-def _word(result: AttentionResult, i: int) -> str:
-    return f"{i}:{fit(result.words[i], 14).rstrip()}"
+def _word(result: Result, i: int) -> str:
+    return f"{i}:{fit(result.tokens[i], 14).rstrip()}"
 
 
 def _dot_terms(a: list[float], b: list[float], shown: int = 2) -> str:
@@ -30,63 +31,100 @@ def _vector(values: list[float], shown: int = 4) -> str:
     return f"[{head}{', …' if len(values) > shown else ''}]"
 
 
-def explain(result: AttentionResult, stage: str, head: int, row: int, col: int) -> list[str]:
-    """Lines explaining cell (row, col) of `stage` (head `head` for per-head stages)."""
-    c = result.config
-    H = c.heads
-    hk, hv = c.d_k // H, c.d_v // H
+def _where(result: Result, layer: int, head: int) -> str:
+    """`layer 2/6 head 3/12`, leaving out what there is only one of."""
+    parts = []
+    if result.n_layers > 1:
+        parts.append(f"layer {layer + 1}/{result.n_layers}")
+    if result.n_heads > 1:
+        parts.append(f"head {head + 1}/{result.n_heads}")
+    return " ".join(parts)
+
+
+def explain(result: Result, stage: str, head: int, row: int, col: int, *, layer: int = 0,
+            kept: tuple[int, ...] | None = None) -> list[str]:
+    """Lines explaining cell (row, col) of `stage` for one head of one layer.
+
+    `kept`: the token position of each shown row and column when some tokens are hidden.
+    """
     if stage in ("scores", "scaled", "weights"):
-        return _explain_attention(result, stage, head, row, col, hk, hv)
+        i, j = (kept[row], kept[col]) if kept is not None else (row, col)
+        return _explain_attention(result, stage, layer, head, i, j, kept)
+    if kept is not None and stage in ("query", "key", "value", "context"):
+        row = kept[row]
     if stage in ("query", "key", "value"):
-        w = {"query": result.w_query, "key": result.w_key, "value": result.w_value}[stage]
-        letter = {"query": "Q", "key": "K", "value": "V"}[stage]
-        e = result.embeddings[row].tolist()
-        wc = w[:, col].tolist()
-        val = float(getattr(result, stage)[row, col])
-        width = hk if stage != "value" else hv
-        return [
-            f"{letter}[{row},{col}]  word {_word(result, row)}",
-            f"column {col}, in head {col // width + 1}",
-            "",
-            f"= E[{row}] · W_{stage}[:, {col}]",
-            f"  Σ of {len(e)} products",
-            f"  {_dot_terms(e, wc)}",
-            f"  = {val:.4f}",
-            "",
-            f"E[{row}] = {_vector(e, 3)}",
-            f"(row {result.token_ids[row]} of the table:",
-            f" the id of {_word(result, row)})",
-        ]
+        return _explain_projection(result, stage, layer, head, row, col)
+    if stage == "context":
+        return _explain_context(result, layer, head, row, col)
+    config = getattr(result, "config", None)
     if stage.startswith("w_"):
-        val = float(getattr(result, stage)[row, col])
+        val = float(result.stage_tensor(stage, layer, head)[row, col])
         return [
             f"{stage.replace('w_', 'W_')}[{row},{col}] = {val:.4f}",
             "",
             "drawn uniform in [0, 1)",
-            f"by the generator seeded {c.seed},",
+            f"by the generator seeded {config.seed if config else '?'},",
             "in the notebook's order:",
             "table, W_query, W_key, W_value",
         ]
-    if stage == "embeddings":
-        val = float(result.embeddings[row, col])
+    # embeddings
+    val = float(result.embeddings[row, col])
+    lines = [f"E[{row},{col}] = {val:.4f}", f"word {_word(result, row)}"]
+    if config is not None:
+        lines += [f"= table[{result.token_ids[row]}, {col}]", f"(standard normal, seed {config.seed})"]
+    return lines
+
+
+def _explain_projection(result: Result, stage: str, layer: int, head: int, row: int, col: int) -> list[str]:
+    letter = _LETTERS[stage]
+    width = result.stage_width(stage)
+    column = head * width + col  # in the matrix of every head side by side
+    val = float(result.stage_tensor(stage, layer, head)[row, col])
+    weights_name = f"w_{stage}"
+    if weights_name not in result.stages:  # a real model: the vector comes out of a whole layer
+        where = _where(result, layer, head)
         return [
-            f"E[{row},{col}] = {val:.4f}",
-            f"word {_word(result, row)}",
-            f"= table[{result.token_ids[row]}, {col}]",
-            f"(standard normal, seed {c.seed})",
+            f"{letter}[{row},{col}]  token {_word(result, row)}",
+            f"column {col} of {where or 'the head'}",
+            "",
+            f"  = {val:.4f}",
+            "",
+            f"the {stage} of token {row}: the layer's",
+            "input, normalised, times its",
+            f"W_{stage[0]} (rotated by position where",
+            "the model uses RoPE)",
         ]
-    # context
-    h = col // hv
-    weights = result.weights[h, row].tolist()
-    v = result.value[:, col].tolist()
+    e = result.embeddings[row].tolist()
+    wc = result.stage_tensor(weights_name, layer, head)[:, column].tolist()
+    return [
+        f"{letter}[{row},{column}]  word {_word(result, row)}",
+        f"column {column}, in head {head + 1}",
+        "",
+        f"= E[{row}] · W_{stage}[:, {column}]",
+        f"  Σ of {len(e)} products",
+        f"  {_dot_terms(e, wc)}",
+        f"  = {val:.4f}",
+        "",
+        f"E[{row}] = {_vector(e, 3)}",
+        f"(row {result.token_ids[row]} of the table:",
+        f" the id of {_word(result, row)})",
+    ]
+
+
+def _explain_context(result: Result, layer: int, head: int, row: int, col: int) -> list[str]:
+    width = result.stage_width("context")
+    column = head * width + col
+    weights = result.stage_tensor("weights", layer, head)[row].tolist()
+    v = result.stage_tensor("value", layer, head)[:, col].tolist()
+    total = float(result.stage_tensor("context", layer, head)[row, col])
     parts = sorted(((w * x, j) for j, (w, x) in enumerate(zip(weights, v, strict=True))), key=lambda p: -abs(p[0]))
     lines = [
-        f"context[{row},{col}]  word {_word(result, row)}",
-        f"column {col}, from head {h + 1}",
+        f"context[{row},{column}]  word {_word(result, row)}",
+        f"column {column}, from head {head + 1}",
         "",
-        f"= Σ_j weights[{row},j]·V[j,{col}]",
+        f"= Σ_j weights[{row},j]·V[j,{column}]",
         f"  ({len(weights)} terms)",
-        f"  = {float(result.context[row, col]):.4f}",
+        f"  = {total:.4f}",
         "",
         "largest terms:",
     ]
@@ -96,44 +134,41 @@ def explain(result: AttentionResult, stage: str, head: int, row: int, col: int) 
     return lines
 
 
-def _explain_attention(result: AttentionResult, stage: str, head: int, i: int, j: int, hk: int,
-                       hv: int) -> list[str]:
-    c = result.config
-    h = head
-    q = result.query[i, h * hk:(h + 1) * hk].tolist()
-    k = result.key[j, h * hk:(h + 1) * hk].tolist()
-    dot = float(result.scores[h, i, j])
-    scale = math.sqrt(hk) * c.temperature
+def _explain_attention(result: Result, stage: str, layer: int, h: int, i: int, j: int,
+                       kept: tuple[int, ...] | None) -> list[str]:
+    q = result.stage_tensor("query", layer, h)[i].tolist()
+    k = result.stage_tensor("key", layer, h)[j].tolist()
+    scores = result.stage_tensor("scores", layer, h)
+    dot = float(scores[i, j])
+    d = len(q)
+    where = _where(result, layer, h)
     lines = [
         f"query {_word(result, i)}",
-        f"key   {_word(result, j)}" + (f"   head {h + 1}/{c.heads}" if c.heads > 1 else ""),
+        f"key   {_word(result, j)}" + (f"   {where}" if where else ""),
         "",
-        f"q_{i}·k_{j} = Σ of {hk} products",
+        f"q_{i}·k_{j} = Σ of {d} products",
         f"  {_dot_terms(q, k)}",
         f"  = {dot:.4f}",
-        f"÷ √{hk}·τ  (τ = {c.temperature:g})",
-        f"  = ÷ {scale:.4f}",
+        f"÷ √{d}·τ  (τ = {result.temperature:g})",
+        f"  = ÷ {result.divisor:.4f}",
     ]
     if stage != "weights":
         lines.insert(2, f"(grid: {stage}; this is its path to the weight)")
-    if c.causal and j > i:
+    if result.causal and j > i:
         return lines + [
             "  = −∞  masked (causal):",
             f"  key {j} comes after query {i}",
             "weight = 0: no word sees",
             "  the words after it",
         ]
-    scaled = float(result.scaled[h, i, j])
-    row = result.scaled[h, i]
-    visible = row[: i + 1] if c.causal else row
+    scaled_row = result.stage_tensor("scaled", layer, h)[i]
+    scaled = float(scaled_row[j])
+    visible = scaled_row[: i + 1] if result.causal else scaled_row
     top = float(visible.max())
     total = float((visible - top).exp().sum())
-    weight = float(result.weights[h, i, j])
-    v = result.value[j, h * hv:(h + 1) * hv]
-    ctx = result.context[i, h * hv:(h + 1) * hv]
-    norm = float(ctx.norm())
-    share = float((weight * v).norm()) / norm if norm > 0 else 0.0
-    return lines + [
+    weights = result.stage_tensor("weights", layer, h)
+    weight = float(weights[i, j])
+    lines += [
         f"  = {scaled:.4f}  (scaled)",
         "",
         f"softmax of row {i}:",
@@ -142,51 +177,19 @@ def _explain_attention(result: AttentionResult, stage: str, head: int, i: int, j
         "weight = exp(x − max) / Σ",
         f"  = exp({scaled - top:.4f}) / {total:.4f}",
         f"  = {weight:.4f}",
+    ]
+    if kept is not None:
+        shown = float(weights[i, list(kept)].sum())
+        lines += [f"  ÷ {shown:.4f} (visible share)", f"  = {weight / shown if shown else 0.0:.4f} shown"]
+    if "value" not in result.stages:
+        return lines
+    v = result.stage_tensor("value", layer, h)[j]
+    ctx = result.stage_tensor("context", layer, h)[i]
+    norm = float(ctx.norm())
+    share = float((weight * v).norm()) / norm if norm > 0 else 0.0
+    return lines + [
         "",
         f"context_{i} += {weight:.4f} · v_{j}",
         f"  v_{j} = {_vector(v.tolist(), 3)}",
         f"  that term is {share:.1%} of ‖context_{i}‖",
     ]
-
-
-def explain_model(result, layer: int, head: int, i: int, j: int, hide_special: bool = False) -> list[str]:
-    """Lines for cell (i, j) of a real model's head; i, j index the tokens shown (see kept_tokens)."""
-    from attn_tui.stages import kept_tokens
-
-    kept = kept_tokens(result.special, hide_special)
-    qi, kj = int(kept[i]), int(kept[j])
-    q = result.queries[layer, head, qi]
-    k = result.keys[layer, head, kj]
-    dot = float(q @ k)
-    lines = [
-        f"query {qi}:{fit(result.tokens[qi], 14).rstrip()}",
-        f"key   {kj}:{fit(result.tokens[kj], 14).rstrip()}",
-        f"{result.model} layer {layer + 1} head {head + 1}",
-        "",
-        f"q·k = Σ of {q.numel()} products",
-        f"  {_dot_terms(q.tolist(), k.tolist())}",
-        f"  = {dot:.4f}",
-        f"× 1/√{q.numel()} = × {result.scale:.4f}",
-    ]
-    if result.causal and kj > qi:
-        return lines + ["  = −∞  masked (causal)", "weight = 0"]
-    scaled = dot * result.scale
-    row = (result.queries[layer, head, qi] @ result.keys[layer, head].T) * result.scale
-    if result.causal:
-        row = row[: qi + 1]
-    top = float(row.max())
-    total = float((row - top).exp().sum())
-    weight = float(result.attentions[layer, head, qi, kj])
-    lines += [
-        f"  = {scaled:.4f}  (scaled)",
-        "",
-        f"softmax of row {qi}:",
-        f"  max {top:.4f}",
-        f"  Σ exp(x − max) = {total:.4f}",
-        "weight = exp(x − max) / Σ",
-        f"  = {weight:.4f}",
-    ]
-    if hide_special:
-        shown = float(result.attentions[layer, head, qi, kept].sum())
-        lines += [f"  ÷ {shown:.4f} (visible share)", f"  = {weight / shown if shown else 0.0:.4f} shown"]
-    return lines

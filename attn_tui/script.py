@@ -151,7 +151,7 @@ def _command(config: AttentionConfig) -> str:
     The prompt may hold quotes or control characters: they are escaped so the source stays
     valid (and free of NUL bytes) and the docstring still reads as the command.
     """
-    from attn_tui.export import command_line
+    from attn_tui.argv import command_line
 
     out = []
     for ch in command_line(config):

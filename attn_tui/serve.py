@@ -13,8 +13,8 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from attn_tui.argv import command_flags
 from attn_tui.config import AttentionConfig
-from attn_tui.export import command_flags
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -74,19 +74,21 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
     return AttnServer(app_command(config, model), host=host, port=port, title="attn-tui")
 
 
+class ServeError(RuntimeError):
+    """The server cannot start; the message says why and what to do."""
+
+
 def serve(host: str, port: int, config: AttentionConfig, model: str = "toy") -> int:
     """Serve the explorer on http://HOST:PORT until Ctrl+C; each connection runs its own app."""
-    from attn_tui.cli import fail
-
     try:
         server = make_server(host, port, config, model)
     except ImportError:
-        fail("--serve needs textual-serve: pip install 'attn-tui[web]'")
+        raise ServeError("--serve needs textual-serve: pip install 'attn-tui[web]'") from None
     if not 0 < port < 65536:
-        fail(f"--port {port} is out of range: 1 to 65535")
+        raise ServeError(f"--port {port} is out of range: 1 to 65535")
     try:
         server.serve()
     except OSError as error:
         # Port taken, address not on this machine, no permission for a low port.
-        fail(f"cannot serve on {host}:{port}: {error.strerror or error}")
+        raise ServeError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
     return 0

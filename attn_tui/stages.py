@@ -1,5 +1,7 @@
-"""The pipeline's stages as displayable matrices: name, formula, shape, labels and values.
+"""The stage registry, and each stage of a result as a displayable matrix: labels, values, colour range.
 
+One table, `STAGES`, is read by the keys, the stage bar, help, the palette, export, `--json`, the
+script and the inspector: a new stage is one row here plus its computation in the sources.
 Numpy views of the frozen result's tensors; nothing here recomputes attention.
 """
 
@@ -7,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from attn_tui.attention import AttentionResult
+    from attn_tui.result import Result
+
+Axis = Literal["tokens", "dims", "model"]
+"""What a matrix axis runs over: the prompt's tokens, a head's feature dimensions, or d_model."""
 
 
 @dataclass(frozen=True)
@@ -20,38 +25,52 @@ class Stage:
     """One step of the pipeline the big grid can show."""
 
     name: str
-    """The result attribute (`weights`)."""
+    """The result's name for it, and its key in `--json` and `.npz` (`weights`)."""
+    key: str
+    """The key that shows it (`9`)."""
     label: str
-    """Short name for keys, tabs and the palette (`weights`)."""
+    """Short name for the palette and help (`W_query`)."""
     short: str
     """Shortest name, for the stage bar (`Wq`)."""
     formula: str
     """How it is made, as the title shows it."""
-    kind: str
-    """`diverging` (signed values) or `sequential` (weights)."""
-    per_head: bool = False
-    """(heads, T, T): one head is shown at a time."""
-    explain: str = ""
+    explain: str
     """One sentence for the help screen."""
+    signed: bool = True
+    """Values of both signs (a diverging colour scale); False: weights, 0 up (a sequential one)."""
+    per_head: bool = False
+    """One head is shown at a time (`[ ]` changes it)."""
+    rows: Axis = "tokens"
+    cols: Axis = "dims"
+
+    @property
+    def kind(self) -> str:
+        """`diverging` or `sequential`: the colour scale."""
+        return "diverging" if self.signed else "sequential"
+
+    @property
+    def square(self) -> bool:
+        """Queries × keys (T × T)."""
+        return self.cols == "tokens"
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("w_query", "W_query", "Wq", "W_query ~ U[0,1)", "diverging",
-          explain="the random query projection, d_model × d_k"),
-    Stage("w_key", "W_key", "Wk", "W_key ~ U[0,1)", "diverging", explain="the random key projection, d_model × d_k"),
-    Stage("w_value", "W_value", "Wv", "W_value ~ U[0,1)", "diverging",
-          explain="the random value projection, d_model × d_v"),
-    Stage("query", "Q", "Q", "Q = E · W_query", "diverging", explain="each word's query: what it looks for"),
-    Stage("key", "K", "K", "K = E · W_key", "diverging", explain="each word's key: what it offers to be found by"),
-    Stage("value", "V", "V", "V = E · W_value", "diverging", explain="each word's value: what it hands on"),
-    Stage("scores", "scores", "scores", "scores = Q_h · K_hᵀ", "diverging", per_head=True,
-          explain="every query dotted with every key"),
-    Stage("scaled", "scaled", "scaled", "scaled = scores / (√d_head · τ)", "diverging", per_head=True,
-          explain="scores divided by √(d_k/heads) and the temperature τ; −∞ where masked"),
-    Stage("weights", "weights", "weights", "weights = softmax(scaled)", "sequential", per_head=True,
-          explain="each row a probability distribution over the keys"),
-    Stage("context", "context", "context", "context = weights · V", "diverging",
-          explain="each word's new vector: the weighted average of the values"),
+    Stage("w_query", "1", "W_query", "Wq", "W_query ~ U[0,1)", "the random query projection, d_model × d_k",
+          rows="model"),
+    Stage("w_key", "2", "W_key", "Wk", "W_key ~ U[0,1)", "the random key projection, d_model × d_k", rows="model"),
+    Stage("w_value", "3", "W_value", "Wv", "W_value ~ U[0,1)", "the random value projection, d_model × d_v",
+          rows="model"),
+    Stage("query", "4", "Q", "Q", "Q = E · W_query", "each word's query: what it looks for", per_head=True),
+    Stage("key", "5", "K", "K", "K = E · W_key", "each word's key: what it offers to be found by", per_head=True),
+    Stage("value", "6", "V", "V", "V = E · W_value", "each word's value: what it hands on", per_head=True),
+    Stage("scores", "7", "scores", "scores", "scores = Q_h · K_hᵀ", "every query dotted with every key",
+          per_head=True, cols="tokens"),
+    Stage("scaled", "8", "scaled", "scaled", "scaled = scores / (√d_head · τ)",
+          "scores divided by √(d_k/heads) and the temperature τ; −∞ where masked", per_head=True, cols="tokens"),
+    Stage("weights", "9", "weights", "weights", "weights = softmax(scaled)",
+          "each row a probability distribution over the keys", signed=False, per_head=True, cols="tokens"),
+    Stage("context", "0", "context", "context", "context = weights · V",
+          "each word's new vector: the weighted average of the values", per_head=True),
 )
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
 DEFAULT_STAGE = "weights"
@@ -74,11 +93,17 @@ class Matrix:
     mask_text: str = "masked"
     """What a masked cell shows (`−∞` for scaled scores, `·` for weights)."""
     rows_are_tokens: bool = True
-    """Rows are the prompt's words (the cursor row is a query and highlights elsewhere)."""
+    """Rows are the prompt's tokens (the cursor row is a query and highlights elsewhere)."""
+    rows_index: tuple[int, ...] | None = None
+    """The token position of each row, when some tokens are hidden; None: row i is token i."""
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.values.shape  # type: ignore[return-value]
+
+    def token_at(self, row: int) -> int:
+        """The token position shown in row `row`."""
+        return self.rows_index[row] if self.rows_index is not None else row
 
 
 @lru_cache(maxsize=2)
@@ -91,7 +116,7 @@ def causal_mask(n: int) -> np.ndarray:
     return mask
 
 
-def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]:
+def value_range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]:
     """The smallest and largest finite value that is not masked; (0, 0) when there is none."""
     import math
 
@@ -113,83 +138,78 @@ def _range(values: np.ndarray, masked: np.ndarray | None) -> tuple[float, float]
     return float(np.nanmin(shown)), float(np.nanmax(shown))
 
 
-def stage_matrix(result: AttentionResult, stage_name: str, head: int = 0) -> Matrix:
-    """The matrix of one stage (one head for per-head stages), labelled for display."""
-
-    stage = STAGE_BY_NAME[stage_name]
-    c = result.config
-    words = tuple(result.words)
-    tensor = getattr(result, stage.name)
-    head = min(max(head, 0), c.heads - 1)
-    values = tensor[head].numpy() if stage.per_head else tensor.numpy()
-    rows, cols = values.shape
-    masked = None
-    mask_text = "masked"
-    if stage.per_head and c.causal and rows > 1:
-        masked = causal_mask(rows)
-        mask_text = "−∞" if stage.name == "scaled" else "·"
-    if stage.name in ("scores", "scaled", "weights"):
-        row_labels, col_labels = words, words
-    elif stage.name.startswith("w_"):
-        row_labels = tuple(f"d{i}" for i in range(rows))
-        col_labels = tuple(str(i) for i in range(cols))
-    else:
-        row_labels, col_labels = words, tuple(str(i) for i in range(cols))
-    low, high = _range(values, masked)
-    if stage.kind == "sequential":
-        low = 0.0
-    shape = f"{c.heads}×{rows}×{cols}" if stage.per_head else f"{rows}×{cols}"
-    title = f"{stage.formula}  ({shape})"
-    if stage.per_head and c.heads > 1:
-        title += f"  head {head + 1}/{c.heads} ([ ])"
-    return Matrix(title, values, row_labels, col_labels, stage.kind, low, high, masked, mask_text,
-                  rows_are_tokens=not stage.name.startswith("w_"))
-
-
-def embedding_matrix(result: AttentionResult) -> Matrix:
-    values = result.embeddings.numpy()
-    low, high = _range(values, None)
-    return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values,
-                  tuple(result.words), tuple(str(i) for i in range(values.shape[1])),
-                  "diverging", low, high)
-
-
 def kept_tokens(special: tuple[bool, ...], hide_special: bool) -> np.ndarray:
     """Indices of the tokens shown: all, or all but the special ones (never none)."""
     import numpy as np  # here, not at import: the first frame comes before numpy
 
     every = np.arange(len(special))
-    if not hide_special:
+    if not hide_special or not any(special):
         return every
     kept = np.array([i for i, s in enumerate(special) if not s], dtype=int)
     return kept if kept.size else every
 
 
-def model_matrix(result, layer: int, head: int, hide_special: bool = False) -> Matrix:
-    """One real head's attention weights; with `hide_special`, special tokens removed and rows renormalised.
+def _dims(n: int, prefix: str = "") -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(n))
 
-    `result` is an `attn_tui.models.ModelResult`.
+
+def stage_title(result: Result, stage: Stage, shape: tuple[int, int], layer: int, head: int) -> str:
+    """`weights = softmax(scaled)  (4×10×10)  head 2/4 ([ ])`, with the layer when there are several."""
+    rows, cols = shape
+    size = f"{result.n_heads}×{rows}×{cols}" if stage.square else f"{rows}×{cols}"
+    title = f"{stage.formula}  ({size})"
+    if result.n_layers > 1:
+        title += f"  layer {layer + 1}/{result.n_layers}"
+    if stage.per_head and result.n_heads > 1:
+        title += f"  head {head + 1}/{result.n_heads} ([ ])"
+    return title
+
+
+def stage_matrix(result: Result, stage_name: str, head: int = 0, *, layer: int = 0,
+                 hide_special: bool = False) -> Matrix:
+    """The matrix of one stage (one head of one layer for per-head stages), labelled for display.
+
+    With `hide_special`, special tokens leave the token axes; the weights' rows are renormalised.
     """
-    import numpy as np  # here, not at import: the first frame comes before numpy
+    import numpy as np
 
-    weights = result.attentions[layer, head].numpy()  # (T, T)
-    kept = kept_tokens(result.special, hide_special)
-    values = weights[np.ix_(kept, kept)]
+    stage = STAGE_BY_NAME[stage_name]
+    layer = min(max(layer, 0), result.n_layers - 1)
+    head = min(max(head, 0), result.n_heads - 1)
+    values = result.stage_tensor(stage.name, layer, head).numpy()
+    kept = kept_tokens(result.special, hide_special) if stage.rows == "tokens" else None
+    hidden = kept is not None and kept.size < result.n_tokens
     note = ""
-    if hide_special and kept.size < weights.shape[0]:
-        sums = values.sum(axis=1, keepdims=True)
-        values = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
-        note = "  special tokens hidden, rows renormalised"
-    labels = tuple(result.tokens[i] for i in kept)
-    masked = causal_mask(values.shape[0]) if result.causal and values.shape[0] > 1 else None
-    low, high = _range(values, masked)
-    title = (f"{result.model} layer {layer + 1}/{result.n_layers} head {head + 1}/{result.n_heads}"
-             f"  ({values.shape[0]}×{values.shape[1]}){note}")
-    return Matrix(title, values, labels, labels, "sequential", 0.0, high, masked, "·")
+    if hidden:
+        assert kept is not None
+        values = values[np.ix_(kept, kept)] if stage.square else values[kept]
+        if stage.name == "weights":
+            sums = values.sum(axis=1, keepdims=True)
+            values = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
+            note = "  special tokens hidden, rows renormalised"
+        else:
+            note = "  special tokens hidden"
+    rows, cols = values.shape
+    tokens = result.tokens if kept is None or not hidden else tuple(result.tokens[i] for i in kept)
+    masked = None
+    mask_text = "masked"
+    if stage.square and result.causal and rows > 1:
+        masked = causal_mask(rows)
+        mask_text = "−∞" if stage.name == "scaled" else "·"
+    row_labels = tokens if stage.rows == "tokens" else _dims(rows, "d")
+    col_labels = tokens if stage.square else _dims(cols)
+    low, high = value_range(values, masked)
+    if not stage.signed:
+        low = 0.0
+    title = stage_title(result, stage, (rows, cols), layer, head) + note
+    return Matrix(title, values, row_labels, col_labels, stage.kind, low, high, masked, mask_text,
+                  rows_are_tokens=stage.rows == "tokens",
+                  rows_index=tuple(int(i) for i in kept) if hidden and kept is not None else None)
 
 
-def model_embedding_matrix(result) -> Matrix:
+def embedding_matrix(result: Result) -> Matrix:
+    """E, (T × d): each token's input to the first layer."""
     values = result.embeddings.numpy()
-    low, high = _range(values, None)
-    return Matrix(f"({values.shape[0]}×{values.shape[1]})", values, tuple(result.tokens),
-                  tuple(str(i) for i in range(values.shape[1])), "diverging", low, high)
+    low, high = value_range(values, None)
+    return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values, tuple(result.tokens),
+                  _dims(values.shape[1]), "diverging", low, high)

@@ -56,7 +56,7 @@ async def _timed(app: ProbeApp, act, condition=lambda: True) -> float:
 
 async def bare_frames(app: ProbeApp, samples: int) -> list[float]:
     """A cursor move in the prompt: the cheapest frame this app draws (the baseline)."""
-    app.action_focus_prompt()
+    app.explorer.action_focus_prompt()
     prompt = app.query_one("#prompt")
     prompt.action_end()
     times = []
@@ -82,19 +82,19 @@ async def repaint_frames(app: ProbeApp, samples: int) -> list[float]:
 
 async def edit_frames(app: ProbeApp, samples: int) -> tuple[list[float], list[float], list[int]]:
     """Type a letter at the end of the prompt (or delete it): edit → frame showing the new result."""
-    app.action_focus_prompt()
+    app.explorer.action_focus_prompt()
     app.query_one("#prompt").action_end()
     times, backend, frames = [], [], []
     for i in range(samples):
-        generation = app._generation
+        generation = app.session.generation
         key = "x" if i % 2 == 0 else "backspace"
         await quiet(app)
         before = app.frames
-        future = app.next_frame(lambda g=generation: app._shown_generation > g and app.shows_result())
+        future = app.next_frame(lambda g=generation: app.session.shown_generation > g and app.shows_result())
         started = time.perf_counter()
         app.press(key)
         times.append(await asyncio.wait_for(future, TIMEOUT) - started)
-        backend.append(app._last_seconds)
+        backend.append(app.session.last_seconds)
         frames.append(app.frames - before)
     return times, backend, frames
 
@@ -125,7 +125,7 @@ async def case_scroll(words: int, samples: int) -> dict[str, Any]:
         await first_result(app)
         bare = await bare_frames(app, samples)
         grid = app.query_one("#attention-grid", MatrixView)
-        app.action_focus_grid()
+        app.explorer.action_focus_grid()
         app.press("pagedown")
         await quiet(app)
         times, scrolled = [], 0
@@ -206,7 +206,7 @@ async def case_burst(words: int, keys: int, interval: float) -> dict[str, Any]:
         app = ProbeApp(prompt=prompt_of(words))
         async with app.run_test(size=SIZE):
             await first_result(app)
-            app.action_focus_prompt()
+            app.explorer.action_focus_prompt()
             app.query_one("#prompt").action_end()
             runs = 0
             for _ in range(keys):

@@ -52,8 +52,11 @@ class ProbeApp(AttnApp):
         self.on_first_result: Callable[[float], None] | None = None
 
     def on_mount(self) -> None:
-        super().on_mount()
-        grid = self.query_one("#attention-grid", MatrixView)
+        # The explorer screen composes after the app mounts: wrap its grid once it is there.
+        self.call_after_refresh(self._probe_grid)
+
+    def _probe_grid(self) -> None:
+        grid = self.explorer.query_one("#attention-grid", MatrixView)
         render_line = grid.render_line
 
         def probed_render_line(y: int):
@@ -121,7 +124,7 @@ async def quiet(app: ProbeApp, seconds: float = 0.05, timeout: float = 30.0) -> 
     while time.perf_counter() < deadline:
         frames = app.frames
         await asyncio.sleep(seconds)
-        if app.frames == frames and not app._busy and app._shown_generation == app._generation:
+        if app.frames == frames and not app.computing:
             return
 
 

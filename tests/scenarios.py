@@ -26,10 +26,10 @@ async def settle(pilot: Pilot) -> None:
     assert isinstance(app, AttnApp)
     for _ in range(3000):
         await pilot.pause(0.01)
-        if app._shown_result() is not None and app._shown_generation == app._generation and not app._busy:
+        if app.result is not None and not app.computing:
             break
-        if app.model != "toy" and app._errors:
-            raise AssertionError(f"the model failed: {app._errors}")
+        if app.model != "toy" and app.errors:
+            raise AssertionError(f"the model failed: {app.errors}")
     else:
         raise AssertionError("the app never showed a result")
     await app.workers.wait_for_complete()

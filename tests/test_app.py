@@ -31,7 +31,7 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
         await scenario.setup(pilot)
         assert app.is_running
         if scenario.model is not None:
-            real = app.model_result
+            real = app.result
             assert real is not None and real.model == scenario.model
             assert app.query_one("#attention-grid", MatrixView).matrix is not None
             if "view" in scenario.name:
@@ -39,7 +39,7 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
                 assert app.query_one("#model-view").selected == (1, 1)
             else:
                 assert (app.layer, app.head) == (1, 1)
-                assert "layer 2 head 2" in inspector_text(app)
+                assert f"layer 2/{real.n_layers} head 2/{real.n_heads}" in inspector_text(app)
             if "hide_special" in scenario.name:
                 grid = app.query_one("#attention-grid", MatrixView)
                 assert grid.matrix.shape[0] == real.n_tokens - sum(real.special)
@@ -58,7 +58,7 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
         if scenario.name == "invalid_setting":
             assert app.stale and app.query_one("#d-k").has_class("-bad")
         if scenario.name == "export_dialog":
-            from attn_tui.widgets.export_screen import ExportScreen
+            from attn_tui.screens.export import ExportScreen
 
             assert isinstance(app.screen, ExportScreen)
             assert app.screen.command == "attn-tui"
@@ -140,7 +140,7 @@ async def test_letters_in_a_number_field():
         await settle_stale(pilot)
         assert app.query_one("#d-v", Input).value == "28x"
         assert app.stale and app.result.config.d_v == 28
-        assert "not a whole number" in app._errors["d_v"]
+        assert "not a whole number" in app.errors["d_v"]
 
 
 async def test_cursor_moves_inspector_and_highlights_query():
@@ -233,7 +233,10 @@ async def test_palette_offers_every_action():
     app = AttnApp(heads=2)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        from attn_tui.commands import explorer_commands
+
         titles = {command.title for command in app.get_system_commands(app.screen)}
+        titles |= {name for name, _, _ in explorer_commands(app.explorer)}
         for want in ("Stage: weights", "Stage: W_query", "Head 2", "Toggle causal mask", "Vocab mode: dense",
                      "Reset to the notebook", "Quit", "Theme", "Help", "Toggle heads overview"):
             assert any(t.startswith(want) for t in titles), want
@@ -264,7 +267,7 @@ async def test_empty_prompt_is_refused_with_a_message():
         await settle(pilot)
         app.query_one("#prompt", Input).value = "   "
         await settle_stale(pilot)
-        assert app.stale and "empty" in app._errors["prompt"]
+        assert app.stale and "empty" in app.errors["prompt"]
         assert app.query_one("#prompt").has_class("-bad")
 
 
@@ -313,13 +316,13 @@ async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypa
         app.query_one("#model", Select).value = "minilm"
         for _ in range(200):
             await pilot.pause(0.01)
-            if app._errors:
+            if app.errors:
                 break
-        assert "pip install" in app._errors["model"]
+        assert "pip install" in app.errors["model"]
         assert "pip install" in str(app.query_one("#status").render())
         app.query_one("#model", Select).value = "toy"
         await settle(pilot)
-        assert app.model == "toy" and not app._errors
+        assert app.model == "toy" and not app.errors
         await pilot.press("end", "space", "x")
         await settle(pilot)
         assert app.result.words[-1] == "x"
@@ -336,7 +339,7 @@ async def wait_for(pilot, predicate, tries: int = 300) -> None:
 async def test_export_dialog_writes_and_asks_before_overwriting(tmp_path):
     import json
 
-    from attn_tui.widgets.export_screen import ConfirmOverwrite
+    from attn_tui.screens.export import ConfirmOverwrite
 
     app = AttnApp(export_dir=tmp_path, heads=2)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -77,17 +76,26 @@ def _nan_for_null(data):
 
 @pytest.mark.parametrize("stage", export.CSV_STAGES)
 def test_csv_round_trip_every_stage_and_head(result, stage, tmp_path):
+    """T × T stages are written a head at a time; so are Q, K, V and context (each head's slice of
+    their columns) when there are several heads; the W matrices and the embeddings whole."""
     c = result.config
-    heads = range(c.heads) if stage in export.PER_HEAD else [0]
+    per_head = stage in export.PER_HEAD or (stage in ("query", "key", "value", "context") and c.heads > 1)
+    heads = range(c.heads) if per_head else [0]
     for head in heads:
         (path,) = export.export_csv(result, stage, head, tmp_path)
-        name = f"attn-{stage}-head{head}.csv" if stage in export.PER_HEAD else f"attn-{stage}.csv"
+        name = f"attn-{stage}-head{head}.csv" if per_head else f"attn-{stage}.csv"
         assert path.name == name
         with path.open(encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f))
         header, body = rows[0], rows[1:]
         tensor = getattr(result, stage)
-        want = (tensor[head] if stage in export.PER_HEAD else tensor).numpy()
+        if stage in export.PER_HEAD:
+            want = tensor[head].numpy()
+        elif per_head:
+            width = tensor.shape[1] // c.heads
+            want = tensor[:, head * width:(head + 1) * width].numpy()
+        else:
+            want = tensor.numpy()
         values = np.array([[as_f32(cell) for cell in row[1:]] for row in body], dtype=np.float32)
         assert values.shape == want.shape
         assert np.array_equal(values, want), f"{stage} head {head}"
@@ -164,8 +172,8 @@ def test_svg_grid_round_trip(result, stage, tmp_path):
     root = ET.parse(path).getroot()  # well-formed XML, whatever the prompt held
     assert root.tag == f"{SVG}svg" and float(root.get("width")) > 100
     cells = [r for r in root.iter(f"{SVG}rect") if r.get("data-value") is not None]
-    tensor = getattr(result, stage)
-    want = (tensor[head] if stage in export.PER_HEAD else tensor).numpy()
+    # One head of a per-head stage (context: the head's slice of the columns), the rest whole.
+    want = (result.embeddings if stage == "embeddings" else result.stage_tensor(stage, 0, head)).numpy()
     values = np.array([as_f32(r.get("data-value")) for r in cells], dtype=np.float32).reshape(want.shape)
     assert np.array_equal(values, want)
     texts = [t.text for t in root.iter(f"{SVG}text")]
@@ -431,19 +439,24 @@ def test_export_script_cli_bad_flag_writes_nothing(tmp_path):
     assert out.returncode == 2 and out.stderr.startswith("error: --heads") and not target.exists()
 
 
-# ── Real-model results (duck-typed) ──────────────────────────────────────────────────────────
+# ── Real-model results ─────────────────────────────────────────────────────────────────────────
 
 
 @pytest.fixture
 def model_result():
+    from attn_tui.models import ModelResult
+
     g = torch.Generator().manual_seed(0)
     att = torch.rand(2, 3, 4, 4, generator=g).softmax(-1)  # (layers, heads, T, T)
-    return SimpleNamespace(model="minilm", prompt="hi there", tokens=("[CLS]", "hi", "there", "[SEP]"),
-                           token_ids=(101, 7632, 2045, 102), attentions=att)
+    q = torch.randn(2, 3, 4, 8, generator=g)  # (layers, heads, T, d)
+    k = torch.randn(2, 3, 4, 8, generator=g)
+    return ModelResult(model="minilm", prompt="hi there", tokens=("[CLS]", "hi", "there", "[SEP]"),
+                       token_ids=(101, 7632, 2045, 102), special=(True, False, False, True),
+                       embeddings=torch.randn(4, 16, generator=g), attentions=att, queries=q, keys=k,
+                       scale=8 ** -0.5, causal=False)
 
 
 def test_model_result_exports(model_result, tmp_path):
-    pytest.importorskip("attn_tui.models")
     path = export.export_json(model_result, tmp_path)
     assert path.name == "attn-minilm-result.json"
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -451,21 +464,28 @@ def test_model_result_exports(model_result, tmp_path):
     assert torch.equal(torch.tensor(data["attentions"]), model_result.attentions)
 
     (csv_path,) = export.export_csv(model_result, "weights", 2, tmp_path, layer=1)
-    assert csv_path.name == "attn-minilm-layer1-head2.csv"
+    assert csv_path.name == "attn-minilm-weights-layer1-head2.csv"
     rows = list(csv.reader(csv_path.open(encoding="utf-8")))
     assert rows[0][1:] == ["0:[CLS]", "1:hi", "2:there", "3:[SEP]"]
     values = np.array([[as_f32(x) for x in row[1:]] for row in rows[1:]], dtype=np.float32)
     assert np.array_equal(values, model_result.attentions[1, 2].numpy())
+
+    (scores_path,) = export.export_csv(model_result, "scores", 0, tmp_path, layer=0)
+    rows = list(csv.reader(scores_path.open(encoding="utf-8")))
+    values = np.array([[as_f32(x) for x in row[1:]] for row in rows[1:]], dtype=np.float32)
+    assert np.allclose(values, (model_result.queries[0, 0] @ model_result.keys[0, 0].T).numpy())
 
     npz = export.export_npz(model_result, tmp_path)
     with np.load(npz, allow_pickle=False) as arrays:
         assert np.array_equal(arrays["attentions"], model_result.attentions.numpy())
         assert arrays["tokens"].tolist() == list(model_result.tokens)
     svg = export.export_svg_grid(model_result, "weights", 0, tmp_path, layer=-1)
-    assert svg.name == "attn-minilm-layer1-head0.svg"
+    assert svg.name == "attn-minilm-weights-layer1-head0.svg"
     ET.parse(svg)
-    with pytest.raises(ValueError, match="attention weights only"):
-        export.export_csv(model_result, "query", 0, tmp_path)
+    with pytest.raises(ValueError, match="has no stage 'w_query'"):
+        export.export_csv(model_result, "w_query", 0, tmp_path)
+    with pytest.raises(ValueError, match="the script recomputes the toy pipeline"):
+        export.export(model_result, ["script"], export.Selection(), tmp_path)
 
 
 # ── Import hygiene ───────────────────────────────────────────────────────────────────────────

@@ -60,7 +60,7 @@ async def quiet(app: TerminalApp, seconds: float = 0.12, timeout: float = 20.0) 
     while time.monotonic() < deadline:
         frames = app.frames
         await asyncio.sleep(seconds)
-        if (app.frames == frames and not app._busy and app._shown_generation == app._generation
+        if (app.frames == frames and not app.computing
                 and not app._batch_count):
             return
     raise AssertionError(f"the app never went quiet (frames held: {app._batch_count})")

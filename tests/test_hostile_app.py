@@ -61,7 +61,7 @@ async def test_letters_in_d_k_mark_it_keep_the_result_and_recover():
         box = app.query_one("#d-k", Input)
         assert box.value == "24xy" and box.has_class("-bad")
         assert app.stale and app.result is before, "the last good result stays, marked stale"
-        assert "'24xy' is not a whole number" in app._errors["d_k"]
+        assert "'24xy' is not a whole number" in app.errors["d_k"]
         assert "stale" in str(app.query_one("#status").render())
         assert app.query_one("#stage-box").border_subtitle == "stale"
         await pilot.press("backspace", "backspace", "backspace", "backspace", *"12")
@@ -98,11 +98,11 @@ async def test_every_refusal_names_the_field_and_keeps_the_last_good_result(sele
                 if app.result is not before:
                     break
             await settle(pilot)
-            assert not app.stale and app.result is not before and not app._errors
+            assert not app.stale and app.result is not before and not app.errors
             return
         await settle_stale(pilot)
         assert app.result is before and app.stale
-        assert field in app._errors and fragment in app._errors[field]
+        assert field in app.errors and fragment in app.errors[field]
         marked = app.query_one("#" + FIELD_IDS[field])  # d_model too big marks the vocab size: the table
         assert marked.has_class("-bad")
         assert_harmless(app)
@@ -138,7 +138,7 @@ async def test_escapes_pasted_into_the_prompt_and_a_field_are_harmless():
         assert_harmless(app)
         await paste(pilot, "#seed", "\x1b[31m")
         await settle_stale(pilot)
-        assert app.stale and "seed" in app._errors
+        assert app.stale and "seed" in app.errors
         text = assert_harmless(app)
         assert "␛[31m" in text
 
@@ -158,7 +158,7 @@ async def test_a_huge_paste_is_refused_clearly_and_quickly(text, fragment):
         await settle_stale(pilot)
         assert time.perf_counter() - started < 5, "no hang"
         assert app.stale and app.result is before
-        assert fragment in app._errors["prompt"]
+        assert fragment in app.errors["prompt"]
         assert fragment in str(app.query_one("#status").render())
         assert app.query_one("#prompt").has_class("-bad")
         # Editing on continues to work, and a short prompt recovers.
@@ -259,7 +259,7 @@ async def test_no_color(monkeypatch):
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.no_color
         await _tour(pilot)
-        app.overview = False
+        app.explorer.overview = False
         grid = app.query_one("#attention-grid", MatrixView)
         grid.compact = True
         await pilot.pause()
@@ -284,17 +284,17 @@ async def test_back_from_a_real_model_on_a_later_head():
     app = AttnApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        app.model = "minilm"
+        app.explorer.source = "minilm"
         await settle(pilot)
-        if app.model_result is None:
+        if app.result is None:
             pytest.skip("the models extra is not installed")
         await pilot.press("escape", "right_square_bracket", "full_stop")
         assert (app.head, app.layer) == (1, 1)
-        app.model = "toy"
+        app.explorer.source = "toy"
         await settle(pilot)
         assert app._exception is None and (app.head, app.layer) == (0, 0)
         assert app.query_one("#attention-grid", MatrixView).matrix.values.shape == (10, 10)
-        app.model = "minilm"
+        app.explorer.source = "minilm"
         await settle(pilot)
         await pilot.press("escape", "right_square_bracket")
         await app.run_action("reset")  # reset returns to the toy the same way
@@ -321,4 +321,26 @@ async def test_palette_opened_searched_and_closed_faster_than_it_searches():
             await pilot.pause(rng.choice([0, 0.01, 0.05, 0.1, 0.25]))
             assert app._exception is None, repr(app._exception)
         await pilot.pause(0.5)
+        assert app._exception is None and app.is_running
+
+
+@pytest.mark.parametrize("size", [(10, 4), (1, 1), (3, 30)])
+async def test_dialogs_survive_a_tiny_terminal(size, tmp_path):
+    """Found by the keyboard storm: the export dialog's option list at a terminal a few columns wide
+    wrapped its options to width 0 (Rich's chop_cells: range() arg 3 must not be zero) and the app died."""
+    app = AttnApp(export_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "e")
+        await pilot.pause()
+        await pilot.resize_terminal(*size)
+        await pilot.pause()
+        await pilot.press("down", "up")
+        await pilot.pause()
+        assert app._exception is None and app.is_running
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        await pilot.press("escape", "f1")
+        await pilot.resize_terminal(*size)
+        await pilot.pause()
         assert app._exception is None and app.is_running

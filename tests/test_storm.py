@@ -111,7 +111,7 @@ async def test_keyboard_storm(seed, tmp_path, monkeypatch):
         await app.run_action("reset")
         await settle(pilot)
         assert_alive(app, f"seed {seed}, after reset")
-        assert not app.stale and not app._errors
+        assert not app.stale and not app.errors
         assert app.result.config == AttentionConfig()
         assert torch.equal(app.result.context, compute().context)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attn_tui.models.result_view import ModelResultView
+
 if TYPE_CHECKING:
     import torch
 
@@ -153,7 +155,7 @@ def _unavailable(spec: ModelSpec, what: str) -> ModelUnavailable:
 
 
 @dataclass(frozen=True, eq=False)
-class ModelResult:
+class ModelResult(ModelResultView):
     """One prompt through one real model: its tokens and every layer's attention, as detached CPU tensors."""
 
     model: str

@@ -9,7 +9,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from attn_tui.display import wrap
-from attn_tui.widgets.matrix import FrameStyle
+from attn_tui.widgets.frame_style import FrameStyle
 
 
 class Inspector(FrameStyle, ScrollView, can_focus=False):
@@ -52,7 +52,7 @@ class Inspector(FrameStyle, ScrollView, can_focus=False):
         self._wrapped_width = -1
         self._wrap()
         top = int(self.scroll_y)  # the next cell's working mostly differs in its numbers only
-        self.refresh_lines(y for y in range(self.size.height)
+        self.repaint_lines(y for y in range(self.size.height)
                            if _at(old, top + y) != _at(self._wrapped, top + y))
 
     def _wrap(self) -> None:
@@ -60,7 +60,7 @@ class Inspector(FrameStyle, ScrollView, can_focus=False):
         if width == self._wrapped_width:
             return
         self._wrapped_width = width
-        wrapped = []
+        wrapped: list[tuple[str, bool]] = []
         for index, line in enumerate(self.lines):
             # The heading and the results of each step stand out; the working does not.
             strong = index == 0 or line.lstrip().startswith(("= ", "weight ="))

@@ -6,78 +6,26 @@ cursor moves over the cells from the keyboard or the mouse.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Region, Size
+from textual.cache import LRUCache
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widget import Widget
 
-from attn_tui.colors import MASKED_STYLE, Scale, make_scale
+from attn_tui.colors import Scale, make_scale
 from attn_tui.display import fit, fmt, number_format
 from attn_tui.stages import Matrix
+from attn_tui.widgets.frame_style import FrameStyle
 
 MAX_LABEL = 12
 CACHE_LINES = 512
-
-
-class FrameStyle:
-    """Mixin for Line-API widgets: styles looked up once a frame, not once a line.
-
-    `rich_style` walks every ancestor's styles, and a component class's style is resolved from
-    CSS on each call; per line, the two were half of a frame's cost.
-    """
-
-    _frame_style: Style | None = None
-    _frame_components: dict[str, Style] | None = None
-
-    def render_lines(self, crop):
-        self._frame_style = self.rich_style  # type: ignore[attr-defined]
-        self._frame_components = {}
-        try:
-            return super().render_lines(crop)  # type: ignore[misc]
-        finally:
-            self._frame_style = None
-            self._frame_components = None
-
-    @property
-    def base_style(self) -> Style:
-        return self._frame_style or self.rich_style  # type: ignore[attr-defined]
-
-    def set_virtual_size(self, size: Size) -> None:
-        """Set the virtual size; a screen layout only if a scrollbar comes or goes. The caller repaints.
-
-        Assigning `virtual_size` always lays out the whole screen; the size of a Line-API pane with
-        a fixed height never depends on it. This is what Widget._size_updated does without layout.
-        """
-        if size == self.virtual_size:  # type: ignore[attr-defined]
-            return
-        self.set_reactive(Widget.virtual_size, size)  # type: ignore[attr-defined]
-        self._scroll_update(size)  # type: ignore[attr-defined]  # scrollbars (their own layout), scroll clamped
-
-    def refresh_lines(self, lines: Iterable[int]) -> None:
-        """Repaint only these lines of the view (0 = the top visible line)."""
-        width = self.size.width  # type: ignore[attr-defined]
-        regions = [Region(0, y, width, 1) for y in lines]
-        if regions:
-            self.refresh(*regions)  # type: ignore[attr-defined]
-
-    def component_style(self, name: str) -> Style:
-        """`get_component_rich_style(name)`, once a frame."""
-        cache = self._frame_components
-        if cache is None:
-            return self.get_component_rich_style(name)  # type: ignore[attr-defined]
-        style = cache.get(name)
-        if style is None:
-            style = cache[name] = self.get_component_rich_style(name)  # type: ignore[attr-defined]
-        return style
 
 
 class MatrixView(FrameStyle, ScrollView, can_focus=True):
@@ -115,14 +63,13 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
     compact: reactive[bool | None] = reactive(None, repaint=False)
     """True: 2-cell colour blocks; False: numbers; None: numbers when they fit the width."""
 
+    @dataclass
     class CursorMoved(Message):
         """The cursor now sits on (row, col)."""
 
-        def __init__(self, view: MatrixView, row: int, col: int) -> None:
-            super().__init__()
-            self.view = view
-            self.row = row
-            self.col = col
+        view: MatrixView
+        row: int
+        col: int
 
         @property
         def control(self) -> MatrixView:
@@ -147,7 +94,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         self._dark = True
         self._drawn_look: tuple | None = None
         """`_look()` when the matrix was last set: what the lines on screen were drawn with."""
-        self._cache: OrderedDict[tuple, Strip] = OrderedDict()
+        self._cache: LRUCache[tuple, Strip] = LRUCache(CACHE_LINES)
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -181,7 +128,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         if lines is None:
             self.refresh()
         else:
-            self.refresh_lines(lines)
+            self.repaint_lines(lines)
 
     def set_highlight(self, row: int | None) -> bool:
         """Emphasise `row` (the inspector's query) in a view without a cursor; True if it changed."""
@@ -334,9 +281,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
                               base)
         else:
             strip = Strip.blank(width, base)
-        self._cache[key] = strip
-        if len(self._cache) > CACHE_LINES:
-            self._cache.popitem(last=False)
+        self._cache.set(key, strip)
         return strip
 
     def _visible_columns(self, width: int, scroll_x: int) -> tuple[int, int, int]:
@@ -386,7 +331,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         masked = m.masked[row, first:last].tolist() if m.masked is not None else None
         compact, nw = self._compact_now, self._num_width
         shades = self.app.no_color and compact
-        floats = values.tolist() if shades or not compact else None
+        floats: list[float] = values.tolist() if shades or not compact else []
         segments = [Segment(label, label_style)]
         # Neighbouring pieces of one style become one segment (at 2,048 words most weights share
         # the bottom colour): fewer segments for Textual to cut and encode.
@@ -434,62 +379,5 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
 
 
 _CURSOR = Style(reverse=True, bold=True)
-
-
-class Legend(FrameStyle, Widget):
-    """One line: the colour scale of a matrix, its ends, and what a masked cell looks like."""
-
-    DEFAULT_CSS = """
-    Legend {
-        height: 1;
-        background: $surface;
-        color: $text-muted;
-    }
-    """
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self._matrix: Matrix | None = None
-        self._dark = True
-        self._strip: tuple[tuple, Strip] | None = None
-
-    def show(self, matrix: Matrix | None, *, dark: bool = True) -> None:
-        if matrix is not None and self._matrix is not None and dark == self._dark and (
-                matrix.kind, matrix.low, matrix.high, matrix.masked is None, matrix.mask_text) == (
-                self._matrix.kind, self._matrix.low, self._matrix.high, self._matrix.masked is None,
-                self._matrix.mask_text):
-            self._matrix = matrix  # the same legend: no repaint
-            return
-        self._matrix = matrix
-        self._dark = dark
-        self.refresh()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._strip = None
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self.base_style
-        m = self._matrix
-        if y != 0 or m is None:
-            return Strip.blank(width, base)
-        key = (id(m), width, self._dark, self.app.no_color, base)
-        if self._strip is not None and self._strip[0] == key:
-            return self._strip[1]
-        scale = make_scale(m.kind, m.low, m.high, dark=self._dark)
-        _, spec = number_format(m.low, m.high, sequential=m.kind == "sequential")
-        glyphs = self.app.no_color  # without colour, shade glyphs carry the scale
-        segments = [Segment(fmt(scale.low, spec) + " ", base)]
-        for i in range(0, len(scale.styles), 2):
-            mid = scale.low + (scale.high - scale.low) * (i + 0.5) / len(scale.styles)
-            segments.append(Segment(scale.shade(mid) if glyphs else " ", scale.styles[i]))
-        segments.append(Segment(" " + fmt(scale.high, spec), base))
-        segments.append(Segment("  " + ("blue < 0 < red" if m.kind == "diverging" else "weight"), base))
-        if m.masked is not None:
-            segments.append(Segment("  ", base))
-            segments.append(Segment(m.mask_text, MASKED_STYLE))
-            segments.append(Segment(" masked", base))
-        strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
-        self._strip = (key, strip)
-        return strip
+MASKED_STYLE = Style(dim=True, italic=True)
+"""Masked cells: not a value, so no colour of the scale."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.color import Color
@@ -48,13 +49,12 @@ class ModelOverview(ScrollView, can_focus=True):
     selected: reactive[tuple[int, int]] = reactive((0, 0), repaint=False)
     """(layer, head) under the cursor."""
 
+    @dataclass
     class HeadChosen(Message):
         """Enter on a map: show this layer and head in the grid."""
 
-        def __init__(self, layer: int, head: int) -> None:
-            super().__init__()
-            self.layer = layer
-            self.head = head
+        layer: int
+        head: int
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

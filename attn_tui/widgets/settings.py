@@ -6,7 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from attn_tui.config import DEFAULTS, VOCAB_MODES
+from attn_tui.config import DEFAULTS, VOCAB_MODES, field_text
+from attn_tui.sources import SOURCE_NAMES
 from attn_tui.widgets.safe_input import SafeInput
 
 # (field, widget id, label, tooltip)
@@ -22,10 +23,6 @@ NUMBER_FIELDS = (
 FIELD_IDS = {field: wid for field, wid, _, _ in NUMBER_FIELDS} | {"causal": "causal", "vocab_mode": "vocab-mode",
                                                                   "prompt": "prompt"}
 ID_FIELDS = {wid: field for field, wid in FIELD_IDS.items()}
-
-
-def field_text(field: str, value: object) -> str:
-    return repr(value) if field == "temperature" else str(value)
 
 
 class SettingsPanel(Vertical):
@@ -67,7 +64,7 @@ class SettingsPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Grid():
             yield Label("model")
-            yield Select([(name, name) for name in ("toy", "minilm", "smollm2")], value="toy", id="model",
+            yield Select([(name, name) for name in SOURCE_NAMES], value="toy", id="model",
                          allow_blank=False, compact=True)
             for field, wid, label, tip in NUMBER_FIELDS:
                 yield Label(label)
@@ -86,11 +83,11 @@ class SettingsPanel(Vertical):
         for box in self.query(Input):
             box.cursor_blink = False
 
-    def set_model_mode(self, real: bool) -> None:
-        """A real model ignores the toy settings: disable them so nobody expects them to act."""
+    def show_settings(self, settings: tuple[str, ...]) -> None:
+        """Enable the fields the current source reads; disable the rest so nobody expects them to act."""
         for field, wid in FIELD_IDS.items():
             if field != "prompt":
-                self.query_one(f"#{wid}").disabled = real
+                self.query_one(f"#{wid}").disabled = field not in settings
 
     def show_errors(self, errors: dict[str, str]) -> None:
         """Mark the fields in `errors` (field → message) and list the messages under the form."""

@@ -11,7 +11,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from attn_tui.display import fit, width_of
-from attn_tui.widgets.matrix import FrameStyle
+from attn_tui.widgets.frame_style import FrameStyle
 
 MAX_WORD = 16
 
@@ -62,7 +62,7 @@ class TokenIds(FrameStyle, ScrollView):
             if ((start, end) != old_bands[band] or self.words[start:end] != old_words[start:end]
                     or self.ids[start:end] != old_ids[start:end] or self._widths[start:end] != old_widths[start:end]):
                 lines += [2 * band - top, 2 * band + 1 - top]
-        self.refresh_lines(y for y in lines if 0 <= y < self.size.height)  # the bands that changed only
+        self.repaint_lines(y for y in lines if 0 <= y < self.size.height)  # the bands that changed only
 
     def set_highlight(self, index: int | None) -> None:
         if index == self.highlight:
@@ -154,7 +154,7 @@ class VocabMap(FrameStyle, ScrollView):
             self.refresh()
             return
         top = int(self.scroll_y)  # a new word changes the lines from its place on: draw only those
-        self.refresh_lines(y for y in range(self.size.height)
+        self.repaint_lines(y for y in range(self.size.height)
                            if self._line_key(old, top + y) != self._line_key(self.items, top + y))
 
     def _digits(self) -> int:

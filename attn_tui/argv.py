@@ -1,0 +1,46 @@
+"""A state as `attn-tui` arguments, and back: the one place that knows how flags spell the settings.
+
+Used by the CLI (parsing), export and the script (the command line that reopens a state), and serve
+(the command each browser connection runs). Standard library only.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig
+
+
+def flag(field: str) -> str:
+    """The flag of a config field: `d_model` → `--d-model`."""
+    return "--" + field.replace("_", "-")
+
+
+def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
+    """The `attn-tui` arguments (unquoted) that set `config`: only fields that differ from the defaults.
+
+    A value starting with `-` is joined to its flag (`--prompt=-x`) so argparse never reads it as
+    an option.
+    """
+    args: list[str] = []
+    if model != "toy":
+        args += ["--model", model]
+    for field in FIELD_NAMES:
+        value = getattr(config, field)
+        if value == getattr(DEFAULTS, field):
+            continue
+        name = flag(field)
+        if field == "causal":
+            args.append(name if value else f"--no-{field}")
+            continue
+        text = repr(float(value)) if field == "temperature" else str(value)
+        if text.startswith("-"):
+            args.append(f"{name}={text}")
+        else:
+            args += [name, text]
+    return args
+
+
+def command_line(config: AttentionConfig, model: str = "toy") -> str:
+    """The shell command that reopens exactly this state: `attn-tui --prompt 'a b' --heads 2 --causal`."""
+    return shlex.join(["attn-tui", *command_flags(config, model)])

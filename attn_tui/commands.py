@@ -1,0 +1,84 @@
+"""The command palette's explorer commands: every action, by name, as a Textual `Provider`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from attn_tui.export.formats import EXPORTS
+from attn_tui.sources import SOURCES
+from attn_tui.stages import STAGES
+
+if TYPE_CHECKING:
+    from attn_tui.screens.explorer import ExplorerScreen
+
+Command = tuple[str, str, Callable[[], object]]
+"""(name, help, callback)."""
+
+
+def _app_action(explorer: ExplorerScreen, action: str) -> Callable[[], object]:
+    """A callback running one of the app's actions (export, help): the app is reached through the screen."""
+    return partial(explorer.app.run_action, action)
+
+
+def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
+    """Every explorer command that applies now, in the order help lists them."""
+    result = explorer.result
+    folder = getattr(explorer.app, "export_dir", ".")
+    for stage in STAGES:
+        if result is None or stage.name in result.stages:
+            yield (f"Stage: {stage.label}", f"{stage.formula} — {stage.explain}",
+                   partial(explorer.action_stage, stage.name))
+    heads = result.n_heads if result is not None else 1
+    for h in range(heads if heads > 1 else 0):
+        yield f"Head {h + 1}", f"show head {h + 1} of {heads}", partial(explorer.action_set_head, h)
+    if result is not None and result.n_layers == 1 and heads > 1:
+        yield "Toggle heads overview", "every head's weights side by side", explorer.action_toggle_overview
+    for name, spec in SOURCES.items():
+        yield f"Model: {name}", spec.description, partial(explorer.action_set_source, name)
+    if result is not None and any(result.special):
+        yield ("Toggle special tokens", "hide [CLS]/[SEP]/first tokens and renormalise rows",
+               explorer.action_toggle_special)
+    if result is not None and result.n_layers > 1:
+        yield "Next layer", "show the next layer", partial(explorer.action_cycle_layer, 1)
+        yield "Model view: every layer × head", "small maps; Enter opens one", explorer.action_toggle_overview
+    yield "Toggle causal mask", "mask keys after the query", explorer.action_toggle_causal
+    yield "Vocab mode: seed", "the notebook's ids (they skip numbers)", partial(explorer.action_set_vocab_mode, "seed")
+    yield "Vocab mode: dense", "distinct words numbered 0..n-1", partial(explorer.action_set_vocab_mode, "dense")
+    labels = {"json": "JSON", "csv": "CSV of the grid", "npz": "NumPy .npz", "grid": "SVG of the grid",
+              "script": "Python script"}
+    for fmt in EXPORTS:
+        if fmt.kind == "script":
+            yield ("Export: SVG of the screen", f"write it to {folder}",
+                   _app_action(explorer, "export_as('screen')"))
+        yield (f"Export: {labels.get(fmt.kind, fmt.kind)}", f"write it to {folder}",
+               _app_action(explorer, f"export_as('{fmt.kind}')"))
+    yield "Export…", "choose a format and a folder", _app_action(explorer, "export")
+    yield ("Show the command line", "the attn-tui command that reopens this state (copied)",
+           _app_action(explorer, "show_command"))
+    yield "Zoom: numbers / colour blocks", "toggle the grid's cell size", explorer.action_toggle_compact
+    yield "Reset to the notebook", "restore every default setting and the prompt", explorer.action_reset
+    yield "Focus the prompt", "edit the text", explorer.action_focus_prompt
+    yield "Focus the grid", "move the cursor over the cells", explorer.action_focus_grid
+    yield "Help", "every key and pane", _app_action(explorer, "help")
+
+
+class ExplorerCommands(Provider):
+    """The explorer's commands, matched by Textual's fuzzy matcher."""
+
+    def _commands(self) -> list[Command]:
+        explorer = getattr(self.app, "explorer", None)
+        return list(explorer_commands(explorer)) if explorer is not None else []
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            if (match := matcher.match(name)) > 0:
+                yield Hit(match, matcher.highlight(name), callback, help=help_text)

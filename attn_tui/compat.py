@@ -1,0 +1,209 @@
+"""Every place attn-tui reaches into Textual's private API, in one module, each saying what it works around.
+
+Checked on Textual `CHECKED_FROM` up to (not including) `CHECKED_BELOW`; `tests/test_compat.py`
+fails when the installed version leaves that range or a private name these patches use is gone,
+so an upgrade breaks here, loudly, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import functools
+from typing import TYPE_CHECKING, Any
+
+from rich.cells import cell_len, get_character_cell_size
+from rich.text import Text
+from textual import on
+from textual.command import CommandList, CommandPalette
+from textual.expand_tabs import expand_tabs_inline
+from textual.geometry import Size
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Button, Input, OptionList
+
+from attn_tui.text import stand_ins
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+CHECKED_FROM = (8, 2, 0)
+CHECKED_BELOW = (8, 3, 0)
+
+PRIVATE_NAMES = (
+    ("textual.drivers.linux_driver", "getincrementaldecoder"),
+    ("textual.app:App", "_begin_batch"),
+    ("textual.app:App", "_end_batch"),
+    ("textual.widget:Widget", "_scroll_update"),
+    ("textual.widgets:Input", "_watch_value"),
+    ("textual.widgets:Input", "_value"),
+    ("textual.widgets:Input", "_position_to_cell"),
+    ("textual.widgets:Input", "_cell_offset_to_index"),
+    ("textual.command:CommandPalette", "_watch__list_visible"),
+    ("textual.command:CommandPalette", "_watch__show_busy"),
+    ("textual.command:CommandPalette", "_action_escape"),
+    ("textual.command:CommandPalette", "_action_command_list"),
+    ("textual.widgets:OptionList()", "_index_to_line"),
+)
+"""(module[:class], attribute) for every private name used below; the compat test checks each exists
+(`Class()`: an attribute of an instance)."""
+
+
+# -- terminal input -----------------------------------------------------------------------------
+
+
+def lenient_input() -> None:
+    """Decode terminal input with errors="replace" (idempotent).
+
+    Textual's Linux driver decodes stdin as strict UTF-8, so one stray byte (a Latin-1 terminal, an
+    8-bit meta key, a raw 0x9b CSI, pasted binary) killed its input thread and with it the app.
+    """
+    try:
+        from textual.drivers import linux_driver
+    except ImportError:  # not on a POSIX terminal: nothing to do
+        return
+    if getattr(linux_driver.getincrementaldecoder, "lenient", False):
+        return
+
+    def getincrementaldecoder(encoding: str) -> Any:
+        return functools.partial(codecs.getincrementaldecoder(encoding), errors="replace")
+
+    getincrementaldecoder.lenient = True  # type: ignore[attr-defined]
+    linux_driver.getincrementaldecoder = getincrementaldecoder  # type: ignore[attr-defined]
+
+
+# -- frames -------------------------------------------------------------------------------------
+
+
+class FrameHold:
+    """Holds an app's frames for at most `seconds`, so an edit's echo and its result show in one frame.
+
+    Uses App._begin_batch / _end_batch (the mechanism of the public `App.batch_update`, which is a
+    context manager and cannot stay open across the event loop's turns until a result arrives).
+    """
+
+    def __init__(self, app: App[Any]) -> None:
+        self._app = app
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._timer is not None
+
+    def hold(self, seconds: float) -> None:
+        if self._timer is not None:
+            return
+        self._app._begin_batch()
+        # A plain event-loop timer (cheaper than a Textual timer), cancelled when the result comes first.
+        self._timer = asyncio.get_running_loop().call_later(seconds, self.release)
+
+    def release(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is None:
+            return
+        timer.cancel()
+        self._app._end_batch()
+        self._app.screen.check_idle()  # the widgets refreshed during the hold: draw them now
+
+
+def set_virtual_size(widget: Widget, size: Size) -> None:
+    """Set a widget's virtual size without laying out the screen (the caller repaints).
+
+    Assigning `virtual_size` always lays out the whole screen; the size of a Line-API pane with a
+    fixed height never depends on it. This is what Widget._size_updated does, without the layout:
+    the reactive set quietly, then scroll bars (their own layout) and the scroll position clamped.
+    """
+    if size == widget.virtual_size:
+        return
+    widget.set_reactive(Widget.virtual_size, size)
+    widget._scroll_update(size)
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+class StandInInput(Input):
+    """Textual's Input draws its value as is, so a pasted `\\x1b[2J` would reach the terminal as an escape
+    sequence. This one draws `␛[2J`: the same value, one visible character per character, so the
+    cursor and mouse positions still line up (Input._value, _position_to_cell, _cell_offset_to_index)."""
+
+    def _watch_value(self, value: str) -> None:
+        # Input sets its virtual size on every change, and a virtual size change lays out the whole
+        # screen (a third of an edit's frame). The width of a fixed-size input never depends on its
+        # value, so set it quietly first; the inherited watcher then finds it unchanged.
+        if not self.styles.auto_dimensions:
+            self.set_reactive(Widget.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
+
+    @property
+    def _value(self) -> Text:
+        if self.password:
+            return super()._value
+        text = Text(stand_ins(self.value), no_wrap=True, overflow="ignore", end="")
+        if self.highlighter is not None:
+            text = self.highlighter(text)
+        return text
+
+    def _position_to_cell(self, position: int) -> int:
+        return cell_len(expand_tabs_inline(stand_ins(self.value[:position]), 4))
+
+    def _cell_offset_to_index(self, offset: int) -> int:
+        cell_offset = 0
+        scroll_x, _ = self.scroll_offset
+        offset += scroll_x
+        shown = stand_ins(self.value)
+        for index, char in enumerate(shown):
+            cell_width = get_character_cell_size(char)
+            if cell_offset <= offset < cell_offset + cell_width:
+                return index
+            cell_offset += cell_width
+        return min(max(offset, 0), len(self.value))
+
+
+# -- the command palette ------------------------------------------------------------------------
+
+
+class SafePalette(CommandPalette):
+    """Textual's CommandPalette, safe against typed-ahead keys (pasted, scripted, or fast fingers).
+
+    - Page up/down before the command list has been laid out (ctrl+p, pgup within a few ms) raise
+      KeyError in OptionList._move_page: those keys now wait until the list has a size.
+    - A second enter queued behind the one that chose a command dismissed the palette again,
+      popping the screen under it (ScreenStackError) and running the command twice: once the
+      palette is no longer the active screen it ignores selections.
+    - Its command search runs in a worker; closing the palette while a search was still gathering
+      left the worker setting flags whose watchers query the removed command list (NoMatches,
+      which killed the app): those watchers now do nothing once the list is gone.
+    """
+
+    def _list_gone(self) -> bool:
+        return not self.query(CommandList)
+
+    def _watch__list_visible(self) -> None:
+        if not self._list_gone():
+            super()._watch__list_visible()
+
+    async def _watch__show_busy(self) -> None:
+        if not self._list_gone():
+            await super()._watch__show_busy()
+
+    def _action_escape(self) -> None:
+        if self.is_active:  # an escape queued behind the enter that closed it would pop the screen under it
+            super()._action_escape()
+
+    def _action_command_list(self, action: str) -> None:
+        if not self.is_active:
+            return
+        if action in ("page_up", "page_down"):
+            commands = self.query_one(CommandList)
+            if not commands.scrollable_content_region or commands.highlighted not in commands._index_to_line:
+                return
+        super()._action_command_list(action)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed)
+    @on(OptionList.OptionSelected)
+    def _only_while_active(self, event: Message) -> None:
+        if not self.is_active:
+            event.stop()
+            event.prevent_default()  # skips CommandPalette's own handlers, which run after these

@@ -1,0 +1,149 @@
+"""Every export format: one row of `EXPORTS` each (kind, dialog key, label, file names, writer).
+
+The dialog, the palette and `--export KINDS` read the table; a new format is one row plus its writer.
+Every file goes through `files.write_file`; every target of a request is checked before any is
+written. Writers stream (a row at a time), so an export costs little more memory than the result.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from attn_tui.export.files import check_free, folder, write_file
+from attn_tui.export.svg import svg_grid
+from attn_tui.export.tables import tables
+
+if TYPE_CHECKING:
+    from attn_tui.result import Result
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What of the result a stage export takes: the grid's stage, layer and head (0-based)."""
+
+    stage: str = "weights"
+    layer: int = 0
+    head: int | None = 0
+    """None: every head of a per-head stage, one file each."""
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format."""
+
+    kind: str
+    """Its name in `--export KINDS` and the palette (`json`)."""
+    key: str
+    """Its key in the export dialog."""
+    label: str
+    """What it writes, for the dialog."""
+    names: Callable[[Result, Selection], list[str]]
+    """The file names it would write for this result and selection."""
+    write: Callable[[Result, Selection, str, IO[Any]], None]
+    """write(result, selection, name, file): one file's contents."""
+    binary: bool = False
+    missing: Callable[[Result], str | None] = lambda result: None
+    """Why this format cannot be written for a result (the script has no model to recompute), or None."""
+
+
+def _write_json(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    from attn_tui.serialize import write_json
+
+    write_json(result.json_items(), out)
+    out.write("\n")
+
+
+def _write_npz(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    import numpy as np
+
+    arrays: dict[str, Any] = result.npz_arrays()
+    np.savez_compressed(out, **arrays)
+
+
+def _stage_names(suffix: str) -> Callable[[Result, Selection], list[str]]:
+    def names(result: Result, selection: Selection) -> list[str]:
+        return [f"{t.stem}.{suffix}" for t in tables(result, selection.stage, selection.head, selection.layer)]
+
+    return names
+
+
+def _write_csv(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    """The first row holds the column labels, the first column the row labels; −∞ is `-inf`.
+
+    Numbers are numpy's shortest text that reads back as the same float32, a row at a time."""
+    table = next(t for t in tables(result, selection.stage, selection.head, selection.layer)
+                 if f"{t.stem}.csv" == name)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([table.corner, *table.cols])
+    for label, row in zip(table.rows, table.values, strict=True):
+        writer.writerow([label, *row.astype(str).tolist()])
+
+
+def _write_svg(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    table_names = _stage_names("svg")(result, selection)
+    head = selection.head if selection.head is not None else 0
+    assert name in table_names
+    out.write(svg_grid(result, selection.stage, head, layer=selection.layer))
+
+
+def _write_script(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    from attn_tui.script import script_source
+
+    out.write(script_source(result.config))  # type: ignore[attr-defined]
+
+
+def _script_missing(result: Result) -> str | None:
+    if getattr(result, "config", None) is None:
+        return "the script recomputes the toy pipeline; a real model has none"
+    return None
+
+
+EXPORTS: tuple[ExportFormat, ...] = (
+    ExportFormat("json", "j", "JSON — the whole state, in the --json schema",
+                 lambda r, s: [f"{r.file_prefix}-result.json"], _write_json),
+    ExportFormat("csv", "c", "CSV — the grid's matrix, labelled by word", _stage_names("csv"), _write_csv),
+    ExportFormat("npz", "n", "NumPy .npz — every matrix of the result",
+                 lambda r, s: [f"{r.file_prefix}-result.npz"], _write_npz, binary=True),
+    ExportFormat("grid", "g", "SVG — the grid alone, sized for a paper figure",
+                 lambda r, s: _stage_names("svg")(r, Selection(s.stage, s.layer, s.head or 0)), _write_svg),
+    ExportFormat("script", "p", "Python script that recomputes this state (toy only)",
+                 lambda r, s: ["attn-script.py"], _write_script, missing=_script_missing),
+)
+EXPORT_BY_KIND = {f.kind: f for f in EXPORTS}
+EXPORT_KINDS = tuple(EXPORT_BY_KIND)
+
+
+def plan(result: Result, kinds: list[str], selection: Selection, directory: Path | str,
+         overwrite: bool = False) -> list[tuple[ExportFormat, Path]]:
+    """Every (format, path) a request would write, checked before anything is: an unknown or
+    impossible kind raises ValueError, a taken name ExportExists (unless overwriting)."""
+    targets: list[tuple[ExportFormat, Path]] = []
+    base = Path(directory).expanduser()
+    for kind in kinds:
+        if kind not in EXPORT_BY_KIND:
+            raise ValueError(f"{kind} is not a format: use {', '.join(EXPORT_KINDS)}")
+        fmt = EXPORT_BY_KIND[kind]
+        why = fmt.missing(result)
+        if why:
+            raise ValueError(why)
+        targets += [(fmt, base / name) for name in fmt.names(result, selection)]
+    check_free([path for _, path in targets], overwrite)
+    return targets
+
+
+def export(result: Result, kinds: list[str], selection: Selection, directory: Path | str, *,
+           overwrite: bool = False) -> list[Path]:
+    """Write every file of `kinds`; nothing is written if any target is taken (unless overwriting)."""
+    targets = plan(result, kinds, selection, directory, overwrite)
+    folder(directory)
+    written = []
+    for fmt, path in targets:
+        def write(out: IO[Any], fmt: ExportFormat = fmt, name: str = path.name) -> None:
+            fmt.write(result, selection, name, out)
+
+        written.append(write_file(path, write, binary=fmt.binary, overwrite=overwrite))
+    return written

@@ -1,0 +1,1 @@
+"""The app's screens: the explorer, and the export flow's dialogs."""

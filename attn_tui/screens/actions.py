@@ -1,0 +1,142 @@
+"""The explorer's actions (its keys and palette commands), and which of them apply to what is shown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Checkbox, Input, Select
+
+from attn_tui.sources import SOURCE_NAMES, source_spec
+from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
+from attn_tui.widgets.matrix import MatrixView
+from attn_tui.widgets.model_view import ModelOverview
+
+if TYPE_CHECKING:
+    from attn_tui.config import AttentionConfig
+    from attn_tui.result import Result
+
+
+class ExplorerActions(Screen[None]):
+    """The explorer's view state (reactives) and the actions that change it; ExplorerScreen adds the panes."""
+
+    source: reactive[str] = reactive("toy", init=False)
+    """Which source the panes show: `toy` (the notebook) or a real model."""
+    result: reactive[Result | None] = reactive(None, init=False, repaint=False, always_update=True)
+    """The current source's latest result; None until it has run."""
+    stage: reactive[str] = reactive(DEFAULT_STAGE, init=False)
+    """The stage the big grid shows."""
+    model_layer: reactive[int] = reactive(0, init=False)
+    """The layer shown (0-based; not `layer`, which every widget has: its CSS layer)."""
+    head: reactive[int] = reactive(0, init=False)
+    """The head shown (0-based)."""
+    overview: reactive[bool] = reactive(False, init=False)
+    """Every head side by side instead of one head's grid."""
+    hide_special: reactive[bool] = reactive(False, init=False)
+    """Hide special/first tokens and renormalise the rows."""
+    stale: reactive[bool] = reactive(False, init=False)
+    """The shown result is not the one the current settings describe."""
+
+    def request(self) -> bool:
+        """Ask for the result the fields describe (ExplorerScreen validates and submits)."""
+        raise NotImplementedError
+
+    def _sync_widgets(self, config: AttentionConfig) -> None:
+        """Put `config` into the fields without a request each (ExplorerScreen knows the fields)."""
+        raise NotImplementedError
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what does not apply to the shown result: absent stages, layers of one, heads of one."""
+        result = self.result
+        settings = source_spec(self.source).settings
+        if action == "cycle_layer":
+            return result is not None and result.n_layers > 1
+        if action == "toggle_special":
+            return result is not None and any(result.special)
+        if action == "stage":
+            return result is None or parameters[0] in result.stages
+        if action == "toggle_causal":
+            return "causal" in settings
+        if action == "toggle_vocab_mode":
+            return "vocab_mode" in settings
+        heads = result.n_heads if result is not None else 1
+        if action == "cycle_head" and heads < 2:
+            return None
+        if action == "toggle_overview" and heads * (result.n_layers if result is not None else 1) < 2:
+            return None
+        return True
+
+    def action_focus_grid(self) -> None:
+        self.query_one("#attention-grid", MatrixView).focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def _stages(self) -> list[str]:
+        return [s.name for s in STAGES if self.result is None or s.name in self.result.stages]
+
+    def action_stage(self, name: str) -> None:
+        if name in STAGE_BY_NAME and name in self._stages():
+            self.stage = name
+
+    def action_cycle_stage(self, step: int) -> None:
+        names = self._stages()
+        index = names.index(self.stage) if self.stage in names else 0
+        self.stage = names[(index + step) % len(names)]
+
+    def _heads(self) -> int:
+        return self.result.n_heads if self.result is not None else 1
+
+    def action_cycle_head(self, step: int) -> None:
+        self.head = (self.head + step) % self._heads()
+
+    def action_set_head(self, head: int) -> None:
+        self.head = min(max(head, 0), self._heads() - 1)
+
+    def action_cycle_layer(self, step: int) -> None:
+        if self.result is not None:
+            self.model_layer = (self.model_layer + step) % self.result.n_layers
+
+    def action_toggle_special(self) -> None:
+        self.hide_special = not self.hide_special
+
+    def action_set_source(self, name: str) -> None:
+        if name in SOURCE_NAMES:
+            self.source = name
+
+    def action_cycle_source(self) -> None:
+        self.source = SOURCE_NAMES[(SOURCE_NAMES.index(self.source) + 1) % len(SOURCE_NAMES)]
+
+    def action_toggle_overview(self) -> None:
+        self.overview = not self.overview
+        if self.overview and self.result is not None and self.result.n_layers > 1:
+            self.query_one("#model-view", ModelOverview).focus()
+
+    def action_toggle_causal(self) -> None:
+        box = self.query_one("#causal", Checkbox)
+        box.value = not box.value
+
+    def action_toggle_vocab_mode(self) -> None:
+        select = self.query_one("#vocab-mode", Select)
+        select.value = "dense" if select.value == "seed" else "seed"
+
+    def action_set_vocab_mode(self, mode: str) -> None:
+        self.query_one("#vocab-mode", Select).value = mode
+
+    def action_toggle_compact(self) -> None:
+        grid = self.query_one("#attention-grid", MatrixView)
+        grid.compact = not grid._compact_now
+
+    def action_reset(self) -> None:
+        """Restore the notebook's defaults (every setting and the prompt) and recompute."""
+        from attn_tui.config import DEFAULTS
+
+        self._sync_widgets(DEFAULTS)
+        self.source = "toy"  # the notebook is the toy pipeline; a real model is a setting too
+        self.stage = DEFAULT_STAGE
+        self.head = 0
+        self.overview = False
+        self.query_one("#attention-grid", MatrixView).compact = None
+        self.request()
+        self.notify("Reset to the notebook's defaults.", timeout=2)

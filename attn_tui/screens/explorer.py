@@ -1,0 +1,402 @@
+"""The explorer screen: the panes, the view state, the keys; edits go to the session, results come back.
+
+    keystroke ─► Session (field texts → config, request) ─► ComputeService (thread) ─► Source ─► Result
+        ▲                                                                                     │
+        └──────────── Presenter (result + view → panes) ◄── ResultComputed ◄──────────────────┘
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.widgets import Checkbox, Footer, Input, Select, Static
+
+from attn_tui.compat import FrameHold
+from attn_tui.compute import ComputeService, Outcome, View
+from attn_tui.config import field_text
+from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
+from attn_tui.screens.actions import ExplorerActions
+from attn_tui.screens.presenter import Presenter, ViewState
+from attn_tui.session import Session
+from attn_tui.sources import SOURCE_NAMES, source_spec
+from attn_tui.stages import DEFAULT_STAGE, STAGES, Matrix
+from attn_tui.widgets.heads import HeadsOverview
+from attn_tui.widgets.inspector import Inspector
+from attn_tui.widgets.legend import Legend
+from attn_tui.widgets.matrix import MatrixView
+from attn_tui.widgets.model_view import ModelOverview
+from attn_tui.widgets.safe_input import SafeInput
+from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel
+from attn_tui.widgets.tokens import TokenIds, VocabMap
+
+if TYPE_CHECKING:
+    from attn_tui.config import AttentionConfig  # noqa: TC004
+    from attn_tui.result import Result
+
+MIN_WIDTH, MIN_HEIGHT = 40, 12
+"""Below this the screen shows a 'terminal too small' notice instead of its panes."""
+WIDE_WIDTH, WIDE_HEIGHT = 110, 32
+"""From this size up every pane is on screen at once; below, the panes stack and scroll."""
+FRAME_HOLD = 0.016
+"""The longest an edit's echo waits for the edit's result, so that both show in one frame (s)."""
+HOLD_IF_FASTER = 0.008
+"""Hold the echo only when the last computation took less than this (s)."""
+
+PANE_TITLES = {
+    "prompt-box": "Prompt",
+    "tokens-box": "Token ids",
+    "stage-box": "Stage",
+    "embeddings-box": "Embeddings",
+    "inspector-box": "Inspector",
+    "settings-box": "Settings",
+    "vocab-box": "Vocab map",
+}
+
+
+class ExplorerScreen(ExplorerActions):
+    """Prompt and settings in, every stage of self-attention on screen, recomputed on every edit."""
+
+    BINDINGS = [
+        # The app's own keys, repeated here so the footer lists them first (they work on every screen).
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+        Binding("f1", "app.help", "Help", priority=True),
+        Binding("ctrl+r", "app.reset", "Reset", priority=True),
+        Binding("escape", "focus_grid", "To grid", show=False),
+        Binding("slash", "focus_prompt", "Prompt", show=False),
+        *(Binding(s.key, f"stage('{s.name}')", f"Stage {s.label}", show=False) for s in STAGES),
+        Binding("s", "cycle_stage(1)", "Stage"),
+        Binding("S", "cycle_stage(-1)", "Previous stage", show=False),
+        Binding("left_square_bracket", "cycle_head(-1)", "Head −", show=False),
+        Binding("right_square_bracket", "cycle_head(1)", "Head", key_display="[ ]"),
+        Binding("o", "toggle_overview", "Overview"),
+        Binding("c", "toggle_causal", "Causal"),
+        Binding("v", "toggle_vocab_mode", "Vocab mode", show=False),
+        Binding("z", "toggle_compact", "Zoom", show=False),
+        Binding("comma", "cycle_layer(-1)", "Layer −", show=False),
+        Binding("full_stop", "cycle_layer(1)", "Layer", key_display=", ."),
+        Binding("x", "toggle_special", "Hide special"),
+        Binding("m", "cycle_source", "Model", show=False),
+        Binding("e", "app.export", "Export"),
+        Binding("r", "reset", "Reset", show=False),
+    ]
+
+    def __init__(self, config: AttentionConfig, source: str = "toy") -> None:
+        super().__init__()
+        self.start_config = config
+        """The state the explorer opened with (flags or keyword arguments)."""
+        self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES else "toy")
+        self.session = Session.start(config, self.source)
+        self.results: dict[str, Result] = {}
+        """The latest result of each source, so switching back shows it at once."""
+        self._prepared: tuple[Result, View, Matrix | None] | None = None
+        """(result, view, matrix) from the worker: the grid's next matrix, already made."""
+        self._syncing = False
+        self.service = ComputeService(self._deliver)
+        self.presenter: Presenter | None = None
+        self._hold: FrameHold | None = None
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status", markup=False)
+        with Vertical(id="prompt-box"):
+            yield SafeInput(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
+                            placeholder="type a prompt: words separated by spaces")
+        with Container(id="main"):
+            with Vertical(id="center"):
+                with Vertical(id="tokens-box", classes="pane"):
+                    yield TokenIds(id="token-ids")
+                with Vertical(id="stage-box", classes="pane"):
+                    yield Static("", id="stage-bar", markup=False)
+                    yield MatrixView(id="attention-grid")
+                    yield HeadsOverview(id="heads-overview")
+                    yield ModelOverview(id="model-view")
+                    yield Legend(id="legend")
+            with Vertical(id="right"):
+                with Vertical(id="embeddings-box", classes="pane"):
+                    yield MatrixView(id="embeddings", show_cursor=False)
+                with Vertical(id="inspector-box", classes="pane"):
+                    yield Inspector(id="inspector")
+            with Vertical(id="left"):
+                with Vertical(id="settings-box", classes="pane"):
+                    yield SettingsPanel(id="settings")
+                with Vertical(id="vocab-box", classes="pane"):
+                    yield VocabMap(id="vocab-map")
+        yield Static("Terminal too small.", id="too-small", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for wid, title in PANE_TITLES.items():
+            self.query_one(f"#{wid}").border_title = title
+        self.presenter = Presenter(self)
+        self._hold = FrameHold(self.app)
+        prompt = self.query_one("#prompt", Input)
+        prompt.cursor_blink = False
+        for field in self.query(SafeInput):
+            field.on_edit = self._field_edited
+        prompt.focus()
+        self._sync_widgets(self.start_config)
+        self._apply_source()
+        self.update_layout(self.app.size)
+        self.presenter.show_stage_bar(None, self.view_state())
+        self._render_status()
+        # Let the first frame reach the terminal before the worker starts importing torch.
+        self.call_after_refresh(self.request)
+
+    def on_unmount(self) -> None:
+        self.service.close()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.update_layout(event.size)
+
+    def update_layout(self, size: tuple[int, int]) -> None:
+        """Wide, narrow (one scrolling column) or too small, for a terminal of `size`."""
+        width, height = size
+        too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        if too_small:  # short lines: they must read at 30 columns and less
+            self.query_one("#too-small", Static).update(
+                f"Terminal too small: {width} × {height}.\nattn-tui needs {MIN_WIDTH} × {MIN_HEIGHT}.\nctrl+q quits.")
+        self.set_class(too_small, "-too-small")
+        self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+
+    def view_state(self) -> ViewState:
+        return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
+                         self.app.current_theme.dark)
+
+    # -- fields → session → requests ------------------------------------------------------------
+
+    def _sync_widgets(self, config: AttentionConfig) -> None:
+        """Put `config` into the prompt and settings widgets (without triggering a request each)."""
+        self._syncing = True
+        try:
+            with self.prevent(Checkbox.Changed, Select.Changed):  # the inputs: see _syncing
+                self.query_one("#prompt", Input).value = config.prompt
+                for field, wid in FIELD_IDS.items():
+                    if field not in ("prompt", "causal", "vocab_mode"):
+                        self.query_one(f"#{wid}", Input).value = field_text(field, getattr(config, field))
+                self.query_one("#causal", Checkbox).value = config.causal
+                self.query_one("#vocab-mode", Select).value = config.vocab_mode
+            self.session.load(config)
+        finally:
+            self._syncing = False
+
+    def _field_edited(self, box: SafeInput) -> None:
+        """A prompt or settings field changed: take its text and request the result at once.
+
+        Called by the field as its value changes, not when its Changed message arrives a frame
+        later: at 2,048 words the computation then runs on the other core while the echo's frame is
+        drawn, instead of after it. The one path from a field's text to a request.
+        """
+        field = ID_FIELDS.get(box.id or "")
+        if self._syncing or field is None or not self.session.edit(field, box.value):
+            return
+        if self.request():  # a computation is coming: hold the echo for it
+            self._hold_frame()
+
+    def _hold_frame(self) -> None:
+        """Hold the frames while an edit's result is coming, for at most FRAME_HOLD seconds.
+
+        Typing draws its echo at once; the result follows a frame later, and Textual paces frames
+        1/60 s apart, so a 1 ms computation showed after 30–50 ms. When the last computation was
+        quick, the echo waits for the result instead and both show in one frame. A slow one
+        (a long prompt, a real model) never holds: the echo shows at once.
+        """
+        if self._hold is not None and self.session.last_seconds <= HOLD_IF_FASTER and self.source == "toy":
+            self._hold.hold(FRAME_HOLD)
+
+    def _release_frame(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+
+    @on(Checkbox.Changed, "#causal")
+    def _causal_changed(self, event: Checkbox.Changed) -> None:
+        if self.session.edit("causal", event.checkbox.value):
+            self.request()
+
+    @on(Select.Changed, "#vocab-mode")
+    def _vocab_mode_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.select.value, str) and self.session.edit("vocab_mode", event.select.value):
+            self.request()
+
+    @on(Select.Changed, "#model")
+    def _source_chosen(self, event: Select.Changed) -> None:
+        value = event.select.value
+        if isinstance(value, str) and value in SOURCE_NAMES and value != self.source:
+            self.source = value
+
+    def request(self) -> bool:
+        """Validate what the fields say; if valid, hand it to the compute service (latest wins).
+
+        True when a computation was asked for."""
+        errors_before = self.session.errors
+        request = self.session.request(View(self.stage, self.model_layer, self.head, self.hide_special))
+        errors = self.session.errors
+        if errors != errors_before:  # re-marking unchanged fields costs a layout on every keystroke
+            self.query_one(SettingsPanel).show_errors(errors)
+        self.query_one("#prompt", Input).set_class("prompt" in errors, "-bad")
+        if request is None:
+            self.stale = self.result is not None
+            self._render_status()
+            return False
+        self.service.submit(request)
+        self._render_status()
+        return True
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """From the compute thread: post the outcome to this screen (post_message is thread-safe)."""
+        from attn_tui.compute import Computed, Failed
+
+        if isinstance(outcome, Computed):
+            self.post_message(ResultComputed(outcome))
+        elif isinstance(outcome, Failed):
+            self.post_message(ComputeFailed(outcome))
+        else:
+            self.post_message(SourceLoading(outcome))
+
+    # -- outcomes → panes -----------------------------------------------------------------------
+
+    @on(ResultComputed)
+    def _result_computed(self, event: ResultComputed) -> None:
+        outcome = event.outcome
+        if not self.session.accepts(outcome):
+            return
+        self.stale = self.session.stale(outcome.result)
+        self._prepared = (outcome.result, outcome.request.view, outcome.grid)
+        self.results[outcome.request.source] = outcome.result
+        self.result = outcome.result
+        if outcome.request.generation == self.session.generation:
+            self._release_frame()
+
+    @on(ComputeFailed)
+    def _compute_failed(self, event: ComputeFailed) -> None:
+        outcome = event.outcome
+        if not self.session.failed(outcome):
+            return
+        errors = self.session.errors
+        self.query_one(SettingsPanel).show_errors(errors)
+        self.query_one("#prompt", Input).set_class(outcome.field == "prompt", "-bad")
+        self.stale = self.result is not None
+        self._render_status()
+        self._release_frame()
+        if outcome.field == "model":
+            self.notify(outcome.message, title="Model unavailable", severity="error", timeout=8, markup=False)
+
+    @on(SourceLoading)
+    def _source_loading(self, event: SourceLoading) -> None:
+        if event.outcome.source == self.source:
+            self.session.note = f"{event.outcome.label} {event.outcome.fraction:.0%}"
+            self._render_status()
+
+    def watch_result(self) -> None:
+        result = self.result
+        if result is None:
+            return
+        # Quietly: the watchers would draw the new result with an old layer or head.
+        self.set_reactive(ExplorerScreen.model_layer, min(self.model_layer, result.n_layers - 1))
+        self.set_reactive(ExplorerScreen.head, min(self.head, result.n_heads - 1))
+        if self.stage not in result.stages:
+            self.set_reactive(ExplorerScreen.stage, DEFAULT_STAGE)
+        self.render_all()
+
+    def render_all(self) -> None:
+        """Push the shown result into every pane (or say what is coming)."""
+        if self.presenter is None:
+            return
+        result, view = self.result, self.view_state()
+        if result is None:
+            self.presenter.waiting(f"loading {self.source}…" if self.source != "toy" else "computing…")
+        else:
+            prepared = self._prepared
+            matrix = prepared[2] if prepared is not None and prepared[0] is result and prepared[1] == View(
+                view.stage, view.layer, view.head, view.hide_special) else None
+            self.presenter.show(result, view, matrix)
+        self.presenter.show_stage_bar(result, view)
+        self._render_status()
+
+    def _render_stage(self) -> None:
+        if self.presenter is None:
+            return
+        view = self.view_state()
+        self.presenter.show_stage_bar(self.result, view)
+        if self.result is not None:
+            self.presenter.show_stage(self.result, view)
+
+    def _render_status(self) -> None:
+        status = self.query_one("#status", Static)
+        text = self.session.status(self.result, timing=getattr(self.app, "show_timing", True))
+        if status.content != text:
+            status.update(text, layout=False)  # one line, fixed height: a repaint, not a layout
+        status.set_class(bool(self.session.errors), "-error")
+
+    def watch_stale(self, stale: bool) -> None:
+        for pane in self.query(".pane"):
+            pane.set_class(stale, "-stale")
+            if pane.id != "settings-box":
+                pane.border_subtitle = "stale" if stale else ""
+        self._render_status()
+
+    def watch_stage(self) -> None:
+        self._render_stage()
+
+    def watch_head(self) -> None:
+        self._render_stage()
+
+    def watch_model_layer(self) -> None:
+        self._render_stage()
+
+    def watch_hide_special(self) -> None:
+        self._render_stage()
+
+    def watch_overview(self) -> None:
+        one_layer = self.result is None or self.result.n_layers == 1
+        box = self.query_one("#stage-box")
+        box.set_class(self.overview and one_layer, "-overview")
+        box.set_class(self.overview and not one_layer, "-model-overview")
+        self._render_stage()
+
+    def watch_source(self) -> None:
+        self.set_reactive(ExplorerScreen.model_layer, 0)
+        self.set_reactive(ExplorerScreen.head, 0)
+        self.set_reactive(ExplorerScreen.result, self.results.get(self.source))
+        self.session.source = self.source
+        self.session.errors = {}
+        self.overview = False
+        self._apply_source()
+        if self.result is not None and self.stage not in self.result.stages:
+            self.set_reactive(ExplorerScreen.stage, DEFAULT_STAGE)
+        self.render_all()
+        self.request()
+
+    def _apply_source(self) -> None:
+        self.set_class(self.source != "toy", "-model")
+        self.query_one(SettingsPanel).show_settings(source_spec(self.source).settings)
+        select = self.query_one("#model", Select)
+        if select.value != self.source:
+            with self.prevent(Select.Changed):
+                select.value = self.source
+
+    def redraw(self) -> None:
+        """Draw the panes again (a theme changed their colours)."""
+        if self.result is not None and self.presenter is not None:
+            self.presenter.show_embeddings(self.result, self.view_state())
+            self._render_stage()
+
+    @on(MatrixView.CursorMoved, "#attention-grid")
+    def _cursor_moved(self, event: MatrixView.CursorMoved) -> None:
+        if self.result is not None and self.presenter is not None:
+            self.presenter.show_inspector(self.result, self.view_state())
+
+    @on(ModelOverview.HeadChosen)
+    def _head_chosen(self, event: ModelOverview.HeadChosen) -> None:
+        self.model_layer, self.head = event.layer, event.head
+        self.overview = False
+        self.action_focus_grid()
+
+    def snapshot(self) -> tuple[Result | None, str, int, int, Any]:
+        """What an export writes, taken at once on the UI thread: (result, stage, layer, head, config)."""
+        result = self.result
+        return result, self.stage, self.model_layer, self.head, getattr(result, "config", None)

@@ -1,0 +1,135 @@
+"""The source registry: what the explorer can show, and how each one turns a request into a `Result`.
+
+A source is the notebook's toy pipeline or a real model (a bundled one by its short name, or a
+checkpoint by its path). The CLI's choices, the settings panel, the palette and help read `SOURCES`;
+the compute service calls `open_source(name).run(config)`; nothing else asks which kind it is.
+Standard library only at import (the app reads the registry before torch has loaded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from attn_tui.config import FIELD_NAMES, MAX_PROMPT_CHARS, AttentionConfig, field_problems
+
+if TYPE_CHECKING:
+    from attn_tui.result import Result
+
+SourceName = Literal["toy", "minilm", "smollm2"]
+"""The sources known by a short name; a checkpoint is named by its path instead."""
+
+Progress = Callable[[float, str], None]
+"""progress(fraction in [0, 1], label), called from the loading thread."""
+
+
+class SourceFailure(Exception):
+    """A source could not run a request: `field` names what to fix (`prompt`, `model`), the message how."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Source(Protocol):
+    """A loaded source: one immutable request in, one frozen result out."""
+
+    def run(self, config: AttentionConfig) -> Result: ...
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What is known about a source before it is loaded."""
+
+    name: str
+    """`toy`, a bundled model's short name, or a checkpoint's path."""
+    title: str
+    """Human name for the status bar, help and the palette."""
+    description: str
+    """One line for the palette and help."""
+    settings: tuple[str, ...]
+    """The config fields the source reads (the settings panel shows these)."""
+    open: Callable[[Progress], Source]
+    """Load it (a model's weights: seconds) and return something that runs requests."""
+    missing: Callable[[], str | None] = lambda: None
+    """Why it cannot be loaded here (its package is not installed, and how to install it), or None."""
+
+    def problems(self, config: AttentionConfig) -> dict[str, str]:
+        """Field → message for every setting this source reads that is refused; cheap, no torch."""
+        if "seed" in self.settings:
+            return {p.field: str(p) for p in field_problems(config)}
+        prompt = config.prompt
+        if not prompt.strip():
+            return {"prompt": "prompt is empty: type at least one word"}
+        if len(prompt) > MAX_PROMPT_CHARS:
+            return {"prompt": f"prompt has {len(prompt):,} characters: at most {MAX_PROMPT_CHARS:,} allowed"}
+        return {}
+
+
+class _Toy:
+    """The notebook's pipeline (attn_tui.attention)."""
+
+    def run(self, config: AttentionConfig) -> Result:
+        from attn_tui.attention import compute
+
+        return compute(config)
+
+
+class _Model:
+    """A real model; its failures become SourceFailures naming what to change."""
+
+    def __init__(self, name: str, progress: Progress) -> None:
+        from attn_tui import models
+
+        try:
+            self.model = models.load(name, progress)
+        except models.ModelUnavailable as error:
+            raise SourceFailure("model", str(error)) from None
+        except (ValueError, MemoryError, RuntimeError, OSError) as error:
+            raise SourceFailure("model", f"{name}: {error}") from None
+        self.name = name
+
+    def run(self, config: AttentionConfig) -> Result:
+        from attn_tui import models
+
+        try:
+            return self.model.run(config.prompt)
+        except models.PromptTooLong as error:
+            raise SourceFailure("prompt", str(error)) from None
+        except (ValueError, MemoryError, RuntimeError, OSError) as error:
+            raise SourceFailure("model", f"{self.name}: {error}") from None
+
+
+def _model_missing(name: str) -> Callable[[], str | None]:
+    def missing() -> str | None:
+        from attn_tui import models
+
+        if models.available(name):
+            return None
+        return f"{models.MODEL_SPECS[name].title} is not installed; install with: {models.INSTALL_LINE}"
+
+    return missing
+
+
+def _model_spec(name: SourceName, title: str, description: str) -> SourceSpec:
+    return SourceSpec(name, title, description, ("prompt",), lambda progress: _Model(name, progress),
+                      _model_missing(name))
+
+
+SOURCES: dict[str, SourceSpec] = {
+    "toy": SourceSpec("toy", "the notebook's pipeline", "the notebook pipeline", FIELD_NAMES,
+                      lambda progress: _Toy()),
+    "minilm": _model_spec("minilm", "MiniLM-L6", "real pretrained attention heads (needs the models extra)"),
+    "smollm2": _model_spec("smollm2", "SmolLM2-135M", "real pretrained attention heads (needs the models extra)"),
+}
+"""Every source by name, in the order the model key cycles through them."""
+SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+
+
+def source_spec(name: str) -> SourceSpec:
+    """The registry's entry for `name` (ValueError naming the choices if there is none)."""
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(SOURCE_NAMES)}") from None

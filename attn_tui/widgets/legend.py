@@ -1,0 +1,72 @@
+"""The legend under the grid: the colour scale of a matrix, its ends, and what a masked cell looks like."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widget import Widget
+
+from attn_tui.colors import make_scale
+from attn_tui.display import fmt, number_format
+from attn_tui.stages import Matrix
+from attn_tui.widgets.frame_style import FrameStyle
+from attn_tui.widgets.matrix import MASKED_STYLE
+
+
+class Legend(FrameStyle, Widget):
+    """One line: the colour scale of a matrix, its ends, and what a masked cell looks like."""
+
+    DEFAULT_CSS = """
+    Legend {
+        height: 1;
+        background: $surface;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._matrix: Matrix | None = None
+        self._dark = True
+        self._strip: tuple[tuple, Strip] | None = None
+
+    def show(self, matrix: Matrix | None, *, dark: bool = True) -> None:
+        if matrix is not None and self._matrix is not None and dark == self._dark and (
+                matrix.kind, matrix.low, matrix.high, matrix.masked is None, matrix.mask_text) == (
+                self._matrix.kind, self._matrix.low, self._matrix.high, self._matrix.masked is None,
+                self._matrix.mask_text):
+            self._matrix = matrix  # the same legend: no repaint
+            return
+        self._matrix = matrix
+        self._dark = dark
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.base_style
+        m = self._matrix
+        if y != 0 or m is None:
+            return Strip.blank(width, base)
+        key = (id(m), width, self._dark, self.app.no_color, base)
+        if self._strip is not None and self._strip[0] == key:
+            return self._strip[1]
+        scale = make_scale(m.kind, m.low, m.high, dark=self._dark)
+        _, spec = number_format(m.low, m.high, sequential=m.kind == "sequential")
+        glyphs = self.app.no_color  # without colour, shade glyphs carry the scale
+        segments = [Segment(fmt(scale.low, spec) + " ", base)]
+        for i in range(0, len(scale.styles), 2):
+            mid = scale.low + (scale.high - scale.low) * (i + 0.5) / len(scale.styles)
+            segments.append(Segment(scale.shade(mid) if glyphs else " ", scale.styles[i]))
+        segments.append(Segment(" " + fmt(scale.high, spec), base))
+        segments.append(Segment("  " + ("blue < 0 < red" if m.kind == "diverging" else "weight"), base))
+        if m.masked is not None:
+            segments.append(Segment("  ", base))
+            segments.append(Segment(m.mask_text, MASKED_STYLE))
+            segments.append(Segment(" masked", base))
+        strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
+        self._strip = (key, strip)
+        return strip
