@@ -267,11 +267,15 @@ def reference(folder: Path, arch: str) -> dict:
         if decoder:
             record["logits_last"] = out.logits[0, -1].float().clone()  # (vocab,)
             with torch.inference_mode():
-                gen = model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False,
+                # attention_mask given: without one, generate masks every token equal to the pad id
+                # (0 here, which is Llama's BOS).
+                gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=16,
+                                     min_new_tokens=16, do_sample=False,
                                      output_attentions=True, return_dict_in_generate=True,
                                      pad_token_id=tok.pad_token_id or 0)
             record["generated_ids"] = gen.sequences[0, ids.shape[1]:].tolist()
-            # Step s ≥ 1 attends from the one new token to every earlier one: (L, H, T + s).
+            # Step s ≥ 1 attends from the one new token to every earlier one: (L, H, T + s), or to the
+            # last `sliding_window` keys only where the cache keeps only those (Mistral).
             record["generated_attentions"] = [torch.stack([a[0, :, -1] for a in step]).float().clone()
                                               for step in gen.attentions[1:]]
         records.append(record)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attn_tui.models import CheckpointError
-from attn_tui.models.loader import Checkpoint, TensorMeta
+from attn_tui.models.loader import Checkpoint, TensorMeta, architecture_of
 
 DTYPES = {"F32": 4, "F16": 2, "BF16": 2}
 """safetensors dtypes attn-tui reads (computed in float32), and their bytes per element."""
@@ -146,6 +146,7 @@ class FolderCheckpoint(Checkpoint):
         self.path = folder
         self.config = read_config(folder)
         self.model_type = str(self.config.get("model_type", ""))
+        architecture_of(self.config, str(folder))  # refused here, before a weight file is opened
         self.title = folder.name
         self._files = weight_files(folder)
         self._entries: dict[str, _Entry] = {}
