@@ -512,16 +512,9 @@ def test_every_gguf_type_dequantises_as_gguf_does(every_type, kind):
     assert theirs.tensor_type.name == kind
     expected = gguf.quants.dequantize(theirs.data, theirs.tensor_type).reshape(4, 512)
 
-    from attn_tui.models.gguf import GGUFCheckpoint
+    from attn_tui.models.gguf import load_tensor
 
-    ckpt = object.__new__(GGUFCheckpoint)  # the tensor reader alone: this file is no model
-    from attn_tui.models.gguf import read_header
-
-    ckpt.path = path
-    ckpt.metadata, ckpt._tensors, _ = read_header(path)
-    ckpt._names = {name: name}
-    ckpt._permute = {}
-    ours = ckpt.fetch(name)
+    ours = load_tensor(path, name)
     assert ours.dtype == torch.float32 and ours.shape == (4, 512)
     assert np.array_equal(ours.numpy(), expected)
     assert np.isfinite(expected).all() and np.abs(expected).max() > 0

@@ -266,28 +266,8 @@ class GGUFCheckpoint(Checkpoint):
         return kinds[0] if len(kinds) == 1 else "mixed: " + ", ".join(kinds)
 
     def fetch(self, name: str) -> Any:
-        import numpy as np
-        import torch
-        from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
-        from gguf.quants import dequantize
-
         gname = self._names[name]
-        shape, gtype, start = self._tensors[gname]
-        qtype = GGMLQuantizationType(gtype)
-        block, block_bytes = GGML_QUANT_SIZES[qtype]
-        row_bytes = shape[-1] // block * block_bytes
-        rows = math.prod(shape[:-1])
-        raw = np.empty((rows, row_bytes), dtype=np.uint8)
-        try:
-            with open(self.path, "rb") as file:
-                file.seek(start)
-                got = file.readinto(memoryview(raw).cast("B"))
-        except OSError as error:
-            raise CheckpointError(f"{self.path}: cannot read {gname} ({error.strerror})") from None
-        if got != raw.nbytes:
-            raise CheckpointError(f"{self.path}: truncated while reading {gname}")
-        values = dequantize(raw, qtype)  # (rows, columns) float32
-        tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32).reshape(shape))
+        tensor = read_tensor(self.path, gname, *self._tensors[gname])
         stem = gname.split(".")[-2] if gname.startswith("blk.") else ""
         if stem in self._permute:
             from attn_tui.models.llama import unpermute
@@ -299,3 +279,33 @@ class GGUFCheckpoint(Checkpoint):
         from attn_tui.models.tokenizer import from_gguf
 
         return from_gguf(self.metadata, vocab_size, str(self.path))
+
+
+def read_tensor(path: Path, name: str, shape: tuple[int, ...], gtype: int, start: int) -> Any:
+    """One tensor as float32 in torch order: its bytes read from the file, dequantised by gguf."""
+    import numpy as np
+    import torch
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    qtype = GGMLQuantizationType(gtype)
+    block, block_bytes = GGML_QUANT_SIZES[qtype]
+    raw = np.empty((math.prod(shape[:-1]), shape[-1] // block * block_bytes), dtype=np.uint8)  # (rows, bytes)
+    try:
+        with open(path, "rb") as file:
+            file.seek(start)
+            got = file.readinto(memoryview(raw).cast("B"))
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read {name} ({error.strerror})") from None
+    if got != raw.nbytes:
+        raise CheckpointError(f"{path}: truncated while reading {name}")
+    values = dequantize(raw, qtype)  # (rows, columns) float32
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32).reshape(shape))
+
+
+def load_tensor(path: Path, name: str) -> Any:
+    """A tensor of any GGUF file by its own name, as float32 (no model needed: for tests and tools)."""
+    _, tensors, _ = read_header(Path(path))
+    if name not in tensors:
+        raise CheckpointError(f"{path}: no tensor {name}")
+    return read_tensor(Path(path), name, *tensors[name])
