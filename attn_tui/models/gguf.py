@@ -214,7 +214,8 @@ class GGUFCheckpoint(Checkpoint):
 
         embd = self._tensors.get("token_embd.weight")
         tokens = meta.get("tokenizer.ggml.tokens")
-        vocab = key("vocab_size") or (embd[0][0] if embd else None) or (len(tokens) if isinstance(tokens, list) else None)
+        vocab = key("vocab_size") or (embd[0][0] if embd else None) or \
+            (len(tokens) if isinstance(tokens, list) else None)
         heads = key("attention.head_count")
         self.config: dict[str, Any] = {
             "model_type": GGUF_ARCHITECTURES[arch],
