@@ -87,7 +87,7 @@ _READERS = {"bytelevel": readable, "sentencepiece": readable_piece, "wordpiece":
 class TextTokenizer:
     """A `tokenizers.Tokenizer` plus what the result needs: readable tokens, special flags, offsets."""
 
-    def __init__(self, tokenizer: Any, style: str, vocab_size: int) -> None:
+    def __init__(self, tokenizer: Any, style: str, vocab_size: int, unk: str | None = None) -> None:
         self.tokenizer = tokenizer
         self.style = style
         """"bytelevel", "sentencepiece" or "wordpiece": how tokens are made readable."""
@@ -95,7 +95,6 @@ class TextTokenizer:
         """Ids the tokenizer can produce (at most the model's embedding rows)."""
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         self.id_to_token = {i: t for t, i in vocab.items()}
-        unk = _unk_token(tokenizer)
         self.special_ids = {i for i, added in tokenizer.get_added_tokens_decoder().items()
                             if added.special and added.content != unk}
         """Ids of special added tokens ([CLS], <|im_start|>…) wherever they appear, the unknown token aside."""
@@ -120,13 +119,6 @@ class TextTokenizer:
         """The tokens the post-processor adds to every prompt ([CLS], [SEP], <s>…), in order."""
         enc = self.tokenizer.encode("a")
         return [t for t, added in zip(enc.tokens, enc.special_tokens_mask, strict=True) if added]
-
-
-def _unk_token(tokenizer: Any) -> str | None:
-    try:
-        return json.loads(tokenizer.to_str())["model"].get("unk_token")
-    except (ValueError, KeyError, AttributeError):
-        return None
 
 
 def _style(spec: dict[str, Any]) -> str:
@@ -162,7 +154,9 @@ def from_file(path: Path, vocab_size: int) -> TextTokenizer:
     if biggest >= vocab_size:
         raise CheckpointError(f"{path}: the tokenizer has ids up to {biggest}, but the model's vocabulary "
                               f"has {vocab_size} rows")
-    return TextTokenizer(tokenizer, _style(spec), vocab_size)
+    model = spec.get("model") if isinstance(spec, dict) else None
+    unk = model.get("unk_token") if isinstance(model, dict) else None
+    return TextTokenizer(tokenizer, _style(spec), vocab_size, unk if isinstance(unk, str) else None)
 
 
 def _first_line(error: BaseException) -> str:
