@@ -690,3 +690,48 @@ def test_peak_memory_of_loading_and_one_run(tmp_path):
     grown = got["peak"] - got["base"]
     assert grown <= 1.3 * float32 + maps, f"peak grew {grown / 2**20:.0f} MiB for {float32 / 2**20:.0f} MiB of float32"
     assert grown >= 0.9 * float32  # the weights were really loaded (the measure measures something)
+
+
+# ── corrupt files: one clear error, whatever the damage ──────────────────────────────────────────
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _loads_or_refuses(path: Path) -> None:
+    models._loaded.clear()
+    try:
+        models.load(str(path))
+    except CheckpointError as error:
+        assert "\n" not in str(error) and str(error)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_damage_to_a_gguf_is_a_checkpoint_error(tmp_path_factory, data):
+    raw = bytearray((FIXTURES / "llama.gguf").read_bytes())
+    header_end = 12_000  # the header (keys, vocabulary, tensor table) is in the first ~11 KB
+    if data.draw(st.booleans(), label="truncate"):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1), label="length")]
+    else:
+        for _ in range(data.draw(st.integers(1, 8), label="flips")):
+            at = data.draw(st.integers(0, min(header_end, len(raw) - 1)), label="at")
+            raw[at] = data.draw(st.integers(0, 255), label="byte")
+    path = tmp_path_factory.mktemp("fuzz") / "damaged.gguf"
+    path.write_bytes(bytes(raw))
+    _loads_or_refuses(path)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_damage_to_a_safetensors_header_is_a_checkpoint_error(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("fuzz") / "gpt2"
+    shutil.copytree(FIXTURES / "gpt2", folder)
+    path = folder / "model.safetensors"
+    raw = bytearray(path.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    for _ in range(data.draw(st.integers(1, 6), label="flips")):
+        at = data.draw(st.integers(0, 8 + n - 1), label="at")
+        raw[at] = data.draw(st.sampled_from(b'0123456789[]{}",: aFBI'), label="byte")
+    path.write_bytes(bytes(raw))
+    _loads_or_refuses(folder)

