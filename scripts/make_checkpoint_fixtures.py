@@ -148,7 +148,11 @@ def sentencepiece_bpe():
                                   show_progress=False, limit_alphabet=80)
     tok.train_from_iterator([CORPUS], trainer)
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
-    # The byte tokens are ordinary vocabulary (byte fallback looks them up), not added tokens.
+    # The byte tokens are ordinary vocabulary (byte fallback looks them up), not added tokens, as in
+    # Llama 2's and Mistral's tokenizer.json; the trainer made them added tokens: undo that.
+    spec = json.loads(tok.to_str())
+    spec["added_tokens"] = [a for a in spec["added_tokens"] if a["content"] in ("<unk>", "<s>", "</s>")]
+    tok = Tokenizer.from_str(json.dumps(spec))
     tok.add_special_tokens([AddedToken("<unk>", special=True), AddedToken("<s>", special=True),
                             AddedToken("</s>", special=True)])
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s>:1 $B:1",
@@ -245,14 +249,49 @@ def make(arch: str, folder: Path):
     return folder
 
 
-def reference(folder: Path, arch: str) -> dict:
-    """transformers' ids, tokens, attentions (and greedy generation for decoders) for the prompts."""
+def gguf_reference(folder: Path, gguf_path: Path) -> dict:
+    """transformers reading the GGUF (weights and tokenizer), run on the ids of the folder's tokenizer.
+
+    For Mistral's GGUF, whose reference must come from the file (llama.cpp's "llama" has no sliding
+    window). transformers' GGUF tokenizer leaves out the BOS the file asks for (add_bos_token, which
+    llama.cpp follows); the ids are checked equal apart from it, and the folder's (with BOS) are run.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder_tok = AutoTokenizer.from_pretrained(folder)
+    gguf_tok = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                 attn_implementation="eager", dtype=torch.float32).eval()
+    records, ids_only = [], []
+    for prompt in PROMPTS:
+        ids = folder_tok(prompt)["input_ids"]
+        assert gguf_tok(prompt)["input_ids"] == ids[1:] and ids[0] == folder_tok.bos_token_id, prompt
+        with torch.inference_mode():
+            out = model(input_ids=torch.tensor([ids]), output_attentions=True)
+        records.append({"prompt": prompt, "ids": ids, "tokens": folder_tok.convert_ids_to_tokens(ids),
+                        "attentions": torch.stack([a[0] for a in out.attentions]).float().clone(),
+                        "logits_last": out.logits[0, -1].float().clone()})
+    for prompt in IDS_PROMPTS:
+        ids = folder_tok(prompt)["input_ids"]
+        assert gguf_tok(prompt)["input_ids"] == ids[1:], prompt
+        ids_only.append({"prompt": prompt, "ids": ids})
+    return {"arch": "llama", "prompts": records, "ids_only": ids_only}
+
+
+def reference(folder: Path, arch: str, gguf_file: str | None = None) -> dict:
+    """transformers' ids, tokens, attentions (and greedy generation for decoders) for the prompts.
+
+    With `gguf_file`, transformers' own GGUF loader reads the file (tokenizer and weights); no generation.
+    """
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(folder)
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    tok = AutoTokenizer.from_pretrained(folder, **extra)
     decoder = arch in ("gpt2", "llama", "mistral", "qwen2")
     cls = AutoModelForCausalLM if decoder else AutoModel
-    model = cls.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
+    model = cls.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32, **extra).eval()
+    if gguf_file:
+        decoder = False  # logits and generation are checked on the folders
     records = []
     for prompt in PROMPTS:
         ids = tok(prompt, return_tensors="pt")["input_ids"]  # (1, T)
@@ -264,6 +303,8 @@ def reference(folder: Path, arch: str) -> dict:
             "tokens": tok.convert_ids_to_tokens(ids[0].tolist()),
             "attentions": torch.stack([a[0] for a in out.attentions]).float().clone(),  # (L, H, T, T)
         }
+        if arch in ("gpt2", "llama", "mistral", "qwen2"):
+            record["logits_last"] = out.logits[0, -1].float().clone()  # (vocab,)
         if decoder:
             record["logits_last"] = out.logits[0, -1].float().clone()  # (vocab,)
             with torch.inference_mode():
@@ -313,8 +354,8 @@ def llama3_rope_factors(config) -> np.ndarray:
 
 
 def write_gguf(folder: Path, arch: str, path: Path) -> None:
+    """The folder's weights and tokenizer as llama.cpp's convert_hf_to_gguf.py would write them (Mistral as "llama")."""
     import gguf
-    from safetensors.numpy import load_file as np_load  # noqa: F401  (bfloat16 needs torch below)
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
@@ -323,7 +364,8 @@ def write_gguf(folder: Path, arch: str, path: Path) -> None:
     for file in sorted(folder.glob("*.safetensors")):
         weights |= load_file(file)
     spec = json.loads((folder / "tokenizer.json").read_text())
-    writer = gguf.GGUFWriter(path, arch)
+    gguf_arch = "qwen2" if arch == "qwen2" else "llama"
+    writer = gguf.GGUFWriter(path, gguf_arch)
     writer.add_name(f"tiny-{arch}")
     writer.add_block_count(config.num_hidden_layers)
     writer.add_context_length(config.max_position_embeddings)
@@ -345,12 +387,28 @@ def write_gguf(folder: Path, arch: str, path: Path) -> None:
     for i, a in added.items():
         tokens[i] = a["content"]
     types = [3 if i in added and added[i]["special"] else 1 for i in range(len(tokens))]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("llama-bpe" if arch == "llama" else "qwen2")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]])
-    if arch == "llama":
+    merges = [" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]]
+    if spec["model"].get("byte_fallback"):
+        # SentencePiece, as llama.cpp stores it: scores (no merges), byte tokens typed 6, <unk> typed 2.
+        # A token made by the merge of rank r scores −r, so the merges rebuilt from scores come in the
+        # trained order.
+        rank = {left + right: r for r, (left, right) in enumerate(m.split(" ", 1) for m in merges)}
+        scores = [float(-rank[t]) if t in rank else -1e9 for t in tokens]
+        types = [6 if t.startswith("<0x") and len(t) == 6 else 2 if t == "<unk>" else ty
+                 for t, ty in zip(tokens, types, strict=True)]
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(tokens)
+        writer.add_token_scores(scores)
+        writer.add_token_types(types)
+        writer.add_unk_token_id(tokens.index("<unk>"))
+        writer.add_add_space_prefix(True)
+    else:
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("llama-bpe" if arch == "llama" else "qwen2")
+        writer.add_token_list(tokens)
+        writer.add_token_types(types)
+        writer.add_token_merges(merges)
+    if arch in ("llama", "mistral"):
         writer.add_bos_token_id(config.bos_token_id)
         writer.add_add_bos_token(True)
     else:
@@ -375,10 +433,10 @@ def write_gguf(folder: Path, arch: str, path: Path) -> None:
     put("output_norm.weight", weights["model.norm.weight"].float())  # norms in F32, as llama.cpp writes them
     if "lm_head.weight" in weights:
         put("output.weight", weights["lm_head.weight"])
-    if arch == "llama":
+    if config.rope_parameters.get("rope_type") == "llama3":
         writer.add_tensor("rope_freqs.weight", llama3_rope_factors(config))
     heads, kv = config.num_attention_heads, config.num_key_value_heads
-    perm = arch == "llama"
+    perm = gguf_arch == "llama"
     for i in range(config.num_hidden_layers):
         p = f"model.layers.{i}."
         put(f"blk.{i}.attn_norm.weight", weights[p + "input_layernorm.weight"].float())
@@ -448,10 +506,36 @@ def main() -> int:
         if not args.check:
             torch.save(data, OUT / f"{arch}.pt")
         ok &= compare(folder, data)
-        if arch in ("llama", "qwen2"):
+        if arch in ("llama", "qwen2", "mistral"):
             gguf_path = OUT / f"{arch}.gguf"
             if not args.check:
                 write_gguf(folder, arch, gguf_path)
+            if arch == "mistral":
+                # llama.cpp has no sliding window for "llama": the GGUF's own reference is transformers
+                # reading the GGUF (a Llama, full causal attention).
+                theirs = gguf_reference(folder, gguf_path)
+                print(f"{gguf_path.name}: transformers-from-GGUF ids equal the folder's, apart from the BOS")
+                theirs["transformers"] = transformers.__version__
+                if not args.check:
+                    torch.save(theirs, OUT / "mistral.gguf.pt")
+                ok &= compare(gguf_path, theirs)
+                continue
+            theirs = reference(OUT, arch, gguf_file=gguf_path.name)  # transformers' own GGUF loader
+            same = [a["ids"] == b["ids"] for a, b in zip(theirs["prompts"], data["prompts"], strict=True)]
+            print(f"{gguf_path.name}: transformers-from-GGUF ids equal the folder's: {same}")
+            if not all(same):
+                # transformers' GGUF loader ignores tokenizer.ggml.add_bos_token (llama.cpp and the
+                # folder's tokenizer.json add the BOS): the same ids once it is set aside.
+                bos = data["prompts"][0]["ids"][0]
+                same = [a["ids"] == b["ids"][1:] and b["ids"][0] == bos
+                        for a, b in zip(theirs["prompts"], data["prompts"], strict=True)]
+                print(f"{gguf_path.name}: … without the BOS transformers-from-GGUF leaves out: {same}")
+                ok &= all(same)
+            else:
+                worst = max((a["attentions"] - b["attentions"]).abs().max().item()
+                            for a, b in zip(theirs["prompts"], data["prompts"], strict=True))
+                print(f"{gguf_path.name}: transformers-from-GGUF attentions vs the folder's: max |Δ| {worst:.3g}")
+                ok &= worst <= TOLERANCE
             ok &= compare(gguf_path, data)
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"fixtures: {total:,} bytes in {OUT.relative_to(ROOT)}")

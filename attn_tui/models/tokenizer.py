@@ -64,6 +64,10 @@ def readable(token: str) -> str:
     return _show_bytes(bytes(_UNICODE_TO_BYTE[c] for c in token))
 
 
+def _is_byte_token(token: str) -> bool:
+    return len(token) == 6 and token.startswith("<0x") and token.endswith(">")
+
+
 def readable_piece(token: str) -> str:
     """A SentencePiece token as readable text: "▁hello" stays; a byte-fallback "<0x0A>" → "↵"."""
     if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
@@ -96,8 +100,9 @@ class TextTokenizer:
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         self.id_to_token = {i: t for t, i in vocab.items()}
         self.special_ids = {i for i, added in tokenizer.get_added_tokens_decoder().items()
-                            if added.special and added.content != unk}
-        """Ids of special added tokens ([CLS], <|im_start|>…) wherever they appear, the unknown token aside."""
+                            if added.special and added.content != unk and not _is_byte_token(added.content)}
+        """Ids of special added tokens ([CLS], <|im_start|>…) wherever they appear; the unknown token and
+        byte-fallback tokens (<0xE2>, which some files list as added tokens) are text, not sinks."""
 
     def token_to_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
@@ -187,27 +192,109 @@ GGUF_PRE_TOKENIZERS: dict[str, tuple[str, str | None, bool]] = {
 (SmolLM2); ignore_merges: a piece that is a whole vocabulary entry is taken as it is (Llama 3)."""
 
 
-def from_gguf(metadata: dict[str, Any], vocab_size: int, where: str) -> TextTokenizer:
-    """A byte-level BPE tokenizer rebuilt from a GGUF's tokenizer.ggml.* keys (model "gpt2")."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+def generate_merges(vocab: dict[str, int], scores: dict[str, float]) -> list[tuple[str, str]]:
+    """BPE merges a SentencePiece vocabulary implies: every split of a token into two tokens, best score first.
 
-    kind = metadata.get("tokenizer.ggml.model")
-    if kind != "gpt2":
-        raise CheckpointError(f"{where}: its tokenizer is {kind!r}; attn-tui rebuilds byte-level BPE "
-                              "tokenizers (tokenizer.ggml.model 'gpt2') only")
-    pre = metadata.get("tokenizer.ggml.pre", "default")
-    if pre not in GGUF_PRE_TOKENIZERS:
-        raise CheckpointError(f"{where}: its pre-tokenizer {pre!r} is not one attn-tui has checked against "
-                              f"transformers ({', '.join(GGUF_PRE_TOKENIZERS)})")
+    transformers' `generate_merges` (tokenization_utils_base.py), which its GGUF loader uses for
+    files that store scores and no merges; the same order, so the same ids.
+    """
+    merges = []
+    for piece, score in scores.items():
+        local = [(piece[:i], piece[i:], score) for i in range(1, len(piece))
+                 if piece[:i] in vocab and piece[i:] in vocab]
+        local.sort(key=lambda m: (vocab[m[0]], vocab[m[1]]))
+        merges.extend(local)
+    merges.sort(key=lambda m: (m[2], len(m[0]), len(m[1])), reverse=True)
+    return [(left, right) for left, right, _ in merges]
+
+
+def _added_tokens(tokens: list[str], types: list[int], byte_level: bool) -> list[Any]:
+    """Control tokens as special added tokens, user-defined ones as plain added tokens (as transformers does)."""
+    from tokenizers import AddedToken
+
+    spelled = set(bytes_to_unicode().values()) if byte_level else None
+    added = []
+    for token, kind in zip(tokens, types, strict=True):
+        if kind == TOKEN_TYPE_CONTROL and (spelled is None or set(token) <= spelled):
+            added.append(AddedToken(token, special=True, normalized=False))
+        elif kind == TOKEN_TYPE_USER_DEFINED:
+            added.append(AddedToken(token, special=False, normalized=False))
+    return added
+
+
+def _bos_processor(tokens: list[str], bos: Any) -> Any:
+    from tokenizers import processors
+
+    return processors.TemplateProcessing(single=f"{tokens[bos]}:0 $A:0",
+                                         pair=f"{tokens[bos]}:0 $A:0 {tokens[bos]}:1 $B:1",
+                                         special_tokens=[(tokens[bos], bos)])
+
+
+def _vocabulary(metadata: dict[str, Any], vocab_size: int, where: str) -> tuple[list[str], list[int]]:
     tokens = metadata.get("tokenizer.ggml.tokens")
-    merges = metadata.get("tokenizer.ggml.merges")
-    if not isinstance(tokens, list) or not isinstance(merges, list) or not all(isinstance(t, str) for t in tokens):
-        raise CheckpointError(f"{where}: the vocabulary (tokenizer.ggml.tokens, .merges) is missing or malformed")
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+        raise CheckpointError(f"{where}: the vocabulary (tokenizer.ggml.tokens) is missing or malformed")
     if len(tokens) > vocab_size:
         raise CheckpointError(f"{where}: {len(tokens)} tokens but the embedding has {vocab_size} rows")
     types = metadata.get("tokenizer.ggml.token_type", [1] * len(tokens))
     if not isinstance(types, list) or len(types) != len(tokens):
         raise CheckpointError(f"{where}: tokenizer.ggml.token_type does not match the vocabulary")
+    return tokens, types
+
+
+def _sentencepiece(metadata: dict[str, Any], vocab_size: int, where: str) -> TextTokenizer:
+    """llama.cpp's "llama" vocabulary (Llama 2, Mistral, TinyLlama): BPE from scores, byte fallback, "▁".
+
+    Built as transformers' GGUF loader builds it (its LlamaTokenizer: Metaspace, prepend "▁" to the
+    first word, no split, merges from the scores), and a BOS when the file asks (llama.cpp's default).
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokens, types = _vocabulary(metadata, vocab_size, where)
+    vocab: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    merges = metadata.get("tokenizer.ggml.merges")
+    if isinstance(merges, list) and merges:
+        pairs = [tuple(str(m).split(" ", 1)) for m in merges]
+    else:
+        scores = metadata.get("tokenizer.ggml.scores")
+        if not isinstance(scores, list) or len(scores) != len(tokens):
+            raise CheckpointError(f"{where}: a SentencePiece vocabulary without scores (tokenizer.ggml.scores)")
+        pairs = generate_merges(vocab, dict(zip(tokens, scores, strict=True)))
+    try:
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=True, byte_fallback=True))
+    except Exception as error:  # noqa: BLE001 — tokenizers raises plain Exception on a bad merge
+        raise CheckpointError(f"{where}: the vocabulary cannot be built ({_first_line(error)})") from None
+    prefix = metadata.get("tokenizer.ggml.add_space_prefix", True)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first" if prefix else "never",
+                                                 split=False)
+    tok.add_special_tokens([a for a in _added_tokens(tokens, types, byte_level=False) if a.special])
+    tok.add_tokens([a for a in _added_tokens(tokens, types, byte_level=False) if not a.special])
+    bos = metadata.get("tokenizer.ggml.bos_token_id")
+    if metadata.get("tokenizer.ggml.add_bos_token", True) and isinstance(bos, int) and 0 <= bos < len(tokens):
+        tok.post_processor = _bos_processor(tokens, bos)
+    return TextTokenizer(tok, "sentencepiece", vocab_size)
+
+
+def from_gguf(metadata: dict[str, Any], vocab_size: int, where: str) -> TextTokenizer:
+    """The tokenizer rebuilt from a GGUF's tokenizer.ggml.* keys: byte-level BPE ("gpt2") or SentencePiece ("llama")."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    kind = metadata.get("tokenizer.ggml.model")
+    if kind == "llama":
+        return _sentencepiece(metadata, vocab_size, where)
+    if kind != "gpt2":
+        raise CheckpointError(f"{where}: its tokenizer is {kind!r}; attn-tui rebuilds byte-level BPE ('gpt2') "
+                              "and SentencePiece ('llama') vocabularies")
+    pre = metadata.get("tokenizer.ggml.pre", "default")
+    if pre not in GGUF_PRE_TOKENIZERS:
+        raise CheckpointError(f"{where}: its pre-tokenizer {pre!r} is not one attn-tui has checked against "
+                              f"transformers ({', '.join(GGUF_PRE_TOKENIZERS)})")
+    tokens, types = _vocabulary(metadata, vocab_size, where)
+    merges = metadata.get("tokenizer.ggml.merges")
+    if not isinstance(merges, list):
+        raise CheckpointError(f"{where}: a byte-level vocabulary without merges (tokenizer.ggml.merges)")
     pairs = []
     for merge in merges:
         left, sep, right = str(merge).partition(" ")
@@ -232,11 +319,10 @@ def from_gguf(metadata: dict[str, Any], vocab_size: int, where: str) -> TextToke
         steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
     tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tok.decoder = decoders.ByteLevel()
-    control = [t for t, ty in zip(tokens, types, strict=True) if ty in (TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED)]
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
+    added = _added_tokens(tokens, types, byte_level=True)
+    tok.add_special_tokens([a for a in added if a.special])
+    tok.add_tokens([a for a in added if not a.special])
     bos = metadata.get("tokenizer.ggml.bos_token_id")
     if metadata.get("tokenizer.ggml.add_bos_token") and isinstance(bos, int) and 0 <= bos < len(tokens):
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{tokens[bos]}:0 $A:0", pair=f"{tokens[bos]}:0 $A:0 {tokens[bos]}:1 $B:1",
-            special_tokens=[(tokens[bos], bos)])
+        tok.post_processor = _bos_processor(tokens, bos)
     return TextTokenizer(tok, "bytelevel", vocab_size)
