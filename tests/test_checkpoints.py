@@ -644,7 +644,7 @@ def test_install_hint_names_the_clone_it_was_installed_from(monkeypatch):
         with monkeypatch.context() as patch:
             patch.setattr(importlib.metadata, "distribution", lambda name: Dist())
             hint = models.install_hint()
-            assert models.INSTALL_LINE == hint
+            assert hint == models.INSTALL_LINE
     finally:
         models.install_hint.cache_clear()  # the real one, for the tests after this
     pip = f"{sys.prefix}/bin/pip"
