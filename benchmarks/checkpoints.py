@@ -172,7 +172,7 @@ def main() -> int:
                 make_folder(name, folder)
                 ours = models.load(str(folder))
                 theirs = reference_model(folder)
-                label = f"{name} (12×9, hidden 576)"
+                label = f"{name} ({ours.facts.n_layers}×{ours.facts.n_heads}, hidden {ours.facts.hidden})"
             offset = 2 if name == "roberta" else 0  # RoBERTa: ids other than its padding id
             ids = torch.randint(offset, min(ours.facts.vocab_size, 8000), (min(T, ours.facts.max_tokens),),
                                 generator=g)

@@ -9,7 +9,9 @@ Dimensions are stored fastest-first (ggml's `ne`), so a torch shape is their rev
 parsed here rather than with `gguf.GGUFReader`, which builds a numpy array per string and took
 10 s on SmolLM2's 49,152-token vocabulary (this parser: 0.2 s); every count, length and byte range
 is bounded by the file's size before it is used. Tensor bytes are read (not memory-mapped, so the
-file's pages never count in the process's memory) and dequantised with `gguf.quants.dequantize`.
+file's pages never count in the process's memory) and dequantised with `gguf.quants.dequantize`,
+except Q4_0, Q4_1 and Q8_0, done in torch in gguf's order of operations (bit-identical, checked
+against gguf in the tests; SmolLM2 loads in 1.5 s instead of 3.6 s).
 The metadata is translated to Hugging Face config keys and the tensor names to transformers',
 so the architectures read GGUF and safetensors alike; llama.cpp's Q/K row order is undone at load.
 """
@@ -300,8 +302,49 @@ def read_tensor(path: Path, name: str, shape: tuple[int, ...], gtype: int, start
         raise CheckpointError(f"{path}: cannot read {name} ({error.strerror})") from None
     if got != raw.nbytes:
         raise CheckpointError(f"{path}: truncated while reading {name}")
+    if qtype.name in _FAST:
+        return _FAST[qtype.name](torch.from_numpy(raw).view(-1, block_bytes)).view(shape)
     values = dequantize(raw, qtype)  # (rows, columns) float32
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32).reshape(shape))
+
+
+# The commonest block types in torch, in gguf.quants' order of operations (so the same float32 bits;
+# tests/test_checkpoints.py checks them against gguf on every one): gguf's numpy path groups rows and
+# concatenates, about 3× slower, and SmolLM2's 135M Q4_1 weights are most of its load time.
+
+
+def _scale(blocks: Any, start: int) -> Any:
+    import torch
+
+    return blocks[:, start : start + 2].contiguous().view(torch.float16).float()  # (n_blocks, 1)
+
+
+def _nibbles(qs: Any) -> Any:
+    """Element j of a block is the low nibble of byte j, element j + half the high nibble (ggml's order)."""
+    import torch
+
+    half = qs.shape[1]
+    q = torch.empty(qs.shape[0], 2 * half, dtype=torch.float32)  # (n_blocks, 32)
+    q[:, :half] = qs & 0x0F
+    q[:, half:] = qs >> 4
+    return q
+
+
+def _q4_0(blocks: Any) -> Any:
+    return _scale(blocks, 0) * _nibbles(blocks[:, 2:]).sub_(8.0)  # (n_blocks, 32)
+
+
+def _q4_1(blocks: Any) -> Any:
+    return (_scale(blocks, 0) * _nibbles(blocks[:, 4:])).add_(_scale(blocks, 2))  # (n_blocks, 32)
+
+
+def _q8_0(blocks: Any) -> Any:
+    import torch
+
+    return _scale(blocks, 0) * blocks[:, 2:].contiguous().view(torch.int8).float()  # (n_blocks, 32)
+
+
+_FAST = {"Q4_0": _q4_0, "Q4_1": _q4_1, "Q8_0": _q8_0}
 
 
 def load_tensor(path: Path, name: str) -> Any:
