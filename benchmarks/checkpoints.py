@@ -45,6 +45,7 @@ def scaled_config(arch: str):
     s = SCALE
     if arch == "distilbert":
         config.dim, config.n_layers, config.n_heads, config.hidden_dim = s["hidden"], s["layers"], s["heads"], s["ffn"]
+        config.max_position_embeddings = 1024
     elif arch == "gpt2":
         config.n_embd, config.n_layer, config.n_head, config.n_inner = s["hidden"], s["layers"], s["heads"], s["ffn"]
         config.n_positions = 1024
