@@ -612,6 +612,60 @@ def test_gguf_refusals(tmp_path, fresh):
         models.load(str(path))
 
 
+def test_a_gguf_header_that_disagrees_with_its_tensors_is_refused_in_its_own_names(tmp_path, fresh):
+    import gguf
+
+    from attn_tui.models import gguf as ours
+
+    metadata, tensors, _ = ours.read_header(FIXTURES / "llama.gguf")
+
+    def rewrite(path: Path, **changes) -> None:
+        # The same file with some header values changed (tensors copied as they are).
+        writer = gguf.GGUFWriter(path, "llama")
+        for key, value in {**metadata, **changes}.items():
+            if key in ("general.architecture", "GGUF.version"):
+                continue
+            if isinstance(value, list):
+                writer.add_array(key, value)
+            elif isinstance(value, str):
+                writer.add_string(key, value)
+            elif isinstance(value, bool):
+                writer.add_bool(key, value)
+            elif isinstance(value, float):
+                writer.add_float32(key, value)
+            else:
+                writer.add_uint32(key, value)
+        reader = gguf.GGUFReader(FIXTURES / "llama.gguf")
+        for t in reader.tensors:
+            writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+    path = tmp_path / "ok.gguf"
+    rewrite(path)  # unchanged: loads, and agrees with the original
+    record = reference("llama.gguf")["prompts"][0]
+    assert (models.load(str(path)).run(record["prompt"]).attentions - record["attentions"]).abs().max() <= TOLERANCE
+    path = tmp_path / "changed-0.gguf"  # a new path: load() keeps what it loaded per path
+    rewrite(path, **{"llama.feed_forward_length": 80})
+    with pytest.raises(CheckpointError, match=r"blk.0.ffn_gate.weight is \[64, 64\] in the weights, but the config "
+                                              r"implies \[80, 64\]"):
+        models.load(str(path))
+    path = tmp_path / "changed-1.gguf"  # a new path: load() keeps what it loaded per path
+    rewrite(path, **{"llama.block_count": 3})
+    with pytest.raises(CheckpointError, match="asks for the tensor blk.2.attn_norm.weight, which the weights do not"):
+        models.load(str(path))
+    path = tmp_path / "changed-2.gguf"  # a new path: load() keeps what it loaded per path
+    rewrite(path, **{"llama.expert_count": 8})
+    with pytest.raises(UnsupportedArchitecture, match="a mixture-of-experts model"):
+        models.load(str(path))
+    path = tmp_path / "changed-3.gguf"  # a new path: load() keeps what it loaded per path
+    rewrite(path, **{"llama.rope.dimension_count": 8})
+    with pytest.raises(CheckpointError, match="rope on 8 of 16 dimensions"):
+        models.load(str(path))
+
+
 def test_an_unsupported_gguf_type_or_tokenizer_is_named(tmp_path, fresh, monkeypatch):
     from attn_tui.models import gguf as ours
 

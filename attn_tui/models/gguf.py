@@ -232,8 +232,18 @@ class GGUFCheckpoint(Checkpoint):
             "vocab_size": vocab,
             "tie_word_embeddings": "output.weight" not in self._tensors,
         }
+        if key("expert_count"):
+            raise UnsupportedArchitecture(f"{where}: a mixture-of-experts model ({key('expert_count')} experts); "
+                                          "attn-tui runs dense llama and qwen2 GGUF files")
         if key("attention.key_length") is not None:
             self.config["head_dim"] = key("attention.key_length")
+        head_dim = self.config.get("head_dim")
+        if head_dim is None and isinstance(self.config["hidden_size"], int) and isinstance(heads, int) and heads:
+            head_dim = self.config["hidden_size"] // heads
+        rotary = key("rope.dimension_count")
+        if rotary is not None and rotary != head_dim:
+            raise CheckpointError(f"{where}: rope on {rotary} of {head_dim} dimensions per head (partial rotary "
+                                  "embeddings) is not supported")
         scaling = key("rope.scaling.type")
         if scaling not in (None, "none") and "rope_freqs.weight" not in self._tensors:
             raise CheckpointError(f"{where}: rope scaling {scaling!r} is not supported")
@@ -257,6 +267,20 @@ class GGUFCheckpoint(Checkpoint):
         name = meta.get("general.name")
         self.title = (f"{name} ({file_type})" if isinstance(name, str) and name and file_type
                       else f"{path.name}")
+
+    def label(self, name: str) -> str:
+        """The file's own name for a tensor (blk.3.attn_q.weight), for messages."""
+        if name in self._names:
+            return self._names[name]
+        for gguf_name, hf in _GLOBAL_NAMES.items():
+            if hf == name:
+                return gguf_name
+        parts = name.split(".", 3)  # model.layers.{i}.{rest}
+        if len(parts) == 4 and parts[1] == "layers":
+            for gguf_name, hf in _LAYER_NAMES.items():
+                if hf == parts[3]:
+                    return f"blk.{parts[2]}.{gguf_name}"
+        return name
 
     def check_dtype(self, name: str) -> None:
         kind = self.tensors[name].dtype

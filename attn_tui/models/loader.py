@@ -60,6 +60,10 @@ class Checkpoint:
         """The tensor as float32, in torch order."""
         raise NotImplementedError
 
+    def label(self, name: str) -> str:
+        """A tensor's name as the file spells it, for messages."""
+        return name
+
     def check_dtype(self, name: str) -> None:
         """Refuse a tensor stored in a type attn-tui does not read."""
 
@@ -106,11 +110,11 @@ def check_tensors(ckpt: Checkpoint, wants: dict[str, Want]) -> None:
     for want in wants.values():
         meta = ckpt.tensors.get(want.name)
         if meta is None:
-            raise CheckpointError(f"{ckpt.path}: the config asks for the tensor {want.name}, which the weights "
-                                  "do not have")
+            raise CheckpointError(f"{ckpt.path}: the config asks for the tensor {ckpt.label(want.name)}, which the "
+                                  "weights do not have")
         if tuple(meta.shape) != tuple(want.shape):
-            raise CheckpointError(f"{ckpt.path}: {want.name} is {list(meta.shape)} in the weights, but the config "
-                                  f"implies {list(want.shape)}")
+            raise CheckpointError(f"{ckpt.path}: {ckpt.label(want.name)} is {list(meta.shape)} in the weights, but "
+                                  f"the config implies {list(want.shape)}")
         ckpt.check_dtype(want.name)
 
 
