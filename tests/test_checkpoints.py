@@ -808,3 +808,15 @@ def test_any_damage_to_a_safetensors_header_is_a_checkpoint_error(tmp_path_facto
         raw[at] = data.draw(st.sampled_from(b'0123456789[]{}",: aFBI'), label="byte")
     path.write_bytes(bytes(raw))
     _loads_or_refuses(folder)
+
+
+_ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "mistral"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(_ANY_TEXT, st.text(alphabet=" \n\t0123456789abcAB.,'’é☕🙂<|>_", max_size=40)))
+def test_a_gguf_vocabulary_tokenizes_as_its_folder_does(loaded, arch, text):
+    # The tokenizer rebuilt from the GGUF's keys (tokens, merges or scores, pre-tokenizer, BOS) against the
+    # tokenizer.json it was written from: same ids, tokens, special flags and offsets, for any text.
+    assert loaded[f"{arch}.gguf"].tokenize(text) == loaded[arch].tokenize(text)
