@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -465,7 +465,6 @@ class _Source:
     path: Path
     kind: str  # "folder" or "gguf"
     title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _resolve(source: str) -> _Source:

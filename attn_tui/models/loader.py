@@ -21,6 +21,7 @@ from attn_tui.models import (
     LoadCancelled,
     Model,
     ModelFacts,
+    ModelUnavailable,
     Progress,
     UnsupportedArchitecture,
     token_cap,
@@ -148,7 +149,7 @@ def build(name: str, path: Path, kind: str, title: str | None, report: Progress,
             return _build(ckpt, name, title, report, cancel, device)
         finally:
             ckpt.close()
-    except (CheckpointError, LoadCancelled, MemoryError, KeyboardInterrupt):
+    except (CheckpointError, LoadCancelled, ModelUnavailable, MemoryError, KeyboardInterrupt):
         raise
     except Exception as error:  # noqa: BLE001 — the last net: a file no check foresaw is still one line
         detail = (str(error).strip().splitlines() or [""])[0]
@@ -197,7 +198,7 @@ def _build(ckpt: Checkpoint, name: str, title: str | None, report: Progress,
     import torch
 
     weights: dict[str, torch.Tensor] = {}
-    total = len(plan.wants)
+    total, done = len(plan.wants), 0
     for n, (slot, want) in enumerate(plan.wants.items()):
         if cancel is not None and cancel.is_set():
             raise LoadCancelled(f"loading {facts.title} was cancelled")
@@ -205,7 +206,9 @@ def _build(ckpt: Checkpoint, name: str, title: str | None, report: Progress,
         if want.transpose:
             tensor = tensor.t().contiguous()
         weights[slot] = tensor.to(device) if device != "cpu" else tensor
-        report(0.05 + 0.95 * (n + 1) / total, f"reading {want.name} ({n + 1}/{total})")
+        done += 4 * math.prod(want.shape)
+        # The fraction counts bytes, not tensors: an embedding matrix is a long step, a norm a short one.
+        report(0.05 + 0.95 * done / n_bytes, f"reading {ckpt.label(want.name)} ({n + 1}/{total})")
     if cancel is not None and cancel.is_set():
         raise LoadCancelled(f"loading {facts.title} was cancelled")
     return cls(facts, tokenizer, plan, weights)
