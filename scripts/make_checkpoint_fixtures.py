@@ -15,10 +15,11 @@ far from uniform (so a wrong position, mask or rope shows), saves it with `save_
 (Mistral sharded, Llama bfloat16, BERT float32, the rest float16), and records for a
 few prompts transformers' token ids, tokens and eager attentions (`attn_implementation="eager"`,
 `output_attentions=True`), and for decoders its greedy `generate` (16 new tokens, with each step's
-attention row). It also writes the Llama and Qwen2 checkpoints as GGUF files with gguf's
-GGUFWriter (llama.cpp's tensor names, Q/K row permutation for Llama, the vocabulary and merges,
-the pre-tokenizer name), and checks that transformers' own GGUF loader reads them back to the
-same tokens and attentions.
+attention row). It also writes the GPT-2, Llama, Mistral and Qwen2 checkpoints as GGUF files with
+gguf's GGUFWriter (llama.cpp's tensor names, its Q/K row permutation for "llama", GPT-2's
+transposed Conv1D weights, the vocabulary with merges or SentencePiece scores, the pre-tokenizer
+name), and checks that transformers' own GGUF loader reads them back to the same tokens and
+attentions (Mistral's GGUF, a "llama" with no sliding window, has its own reference from it).
 
 Finally it runs attn_tui.models from this checkout on every checkpoint and prints the largest
 difference; it exits 1 if any id differs or any attention differs by more than 1e-4.
@@ -186,7 +187,9 @@ def config_for(arch: str, vocab: int, tok):
         return tf.DistilBertConfig(dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS, hidden_dim=FFN,
                                    max_position_embeddings=64, **common)
     if arch == "gpt2":
-        return tf.GPT2Config(n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS, n_inner=FFN, n_positions=64,
+        # n_inner left at GPT-2's 4 × n_embd: transformers' GGUF loader assumes it (it reads no
+        # feed_forward_length for gpt2), and its reading of the GGUF is a check here.
+        return tf.GPT2Config(n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS, n_positions=64,
                              bos_token_id=0, eos_token_id=0, **common)
     llama_like = {"hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
                   "num_key_value_heads": KV_HEADS, "intermediate_size": FFN, "max_position_embeddings": 128,
@@ -293,7 +296,7 @@ def reference(folder: Path, arch: str, gguf_file: str | None = None) -> dict:
     if gguf_file:
         decoder = False  # logits and generation are checked on the folders
     records = []
-    for prompt in PROMPTS:
+    for n, prompt in enumerate(PROMPTS):
         ids = tok(prompt, return_tensors="pt")["input_ids"]  # (1, T)
         with torch.inference_mode():
             out = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
@@ -305,7 +308,7 @@ def reference(folder: Path, arch: str, gguf_file: str | None = None) -> dict:
         }
         if arch in ("gpt2", "llama", "mistral", "qwen2"):
             record["logits_last"] = out.logits[0, -1].float().clone()  # (vocab,)
-        if decoder:
+        if decoder and n == 0:  # one prompt's generation: 16 steps of attention rows are many small tensors
             record["logits_last"] = out.logits[0, -1].float().clone()  # (vocab,)
             with torch.inference_mode():
                 # attention_mask given: without one, generate masks every token equal to the pad id
@@ -457,6 +460,65 @@ def write_gguf(folder: Path, arch: str, path: Path) -> None:
     writer.close()
 
 
+def write_gpt2_gguf(folder: Path, path: Path) -> None:
+    """GPT-2 as llama.cpp's converter writes it: its Conv1D weights transposed to (out, in), norms in F32."""
+    import gguf
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    weights = load_file(folder / "model.safetensors")
+    p = "transformer." if "transformer.wte.weight" in weights else ""
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    writer = gguf.GGUFWriter(path, "gpt2")
+    writer.add_name("tiny-gpt2")
+    writer.add_block_count(config.n_layer)
+    writer.add_context_length(config.n_positions)
+    writer.add_embedding_length(config.n_embd)
+    writer.add_feed_forward_length(config.n_inner or 4 * config.n_embd)
+    writer.add_head_count(config.n_head)
+    writer.add_layer_norm_eps(config.layer_norm_epsilon)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    vocab = spec["model"]["vocab"]
+    added = {a["id"]: a for a in spec["added_tokens"]}
+    tokens = [None] * config.vocab_size
+    for t, i in vocab.items():
+        tokens[i] = t
+    for i, a in added.items():
+        tokens[i] = a["content"]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if i in added and added[i]["special"] else 1 for i in range(len(tokens))])
+    writer.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]])
+    writer.add_bos_token_id(config.bos_token_id)
+    writer.add_eos_token_id(config.eos_token_id)
+    writer.add_add_bos_token(False)
+
+    def put(name: str, tensor: torch.Tensor, transpose: bool = False) -> None:
+        arr = (tensor.T if transpose else tensor).contiguous().numpy()
+        kind = gguf.GGMLQuantizationType.F16 if arr.dtype == np.float16 else gguf.GGMLQuantizationType.F32
+        writer.add_tensor(name, arr, raw_dtype=kind)
+
+    put("token_embd.weight", weights[p + "wte.weight"])
+    put("position_embd.weight", weights[p + "wpe.weight"])
+    put("output_norm.weight", weights[p + "ln_f.weight"].float())
+    put("output_norm.bias", weights[p + "ln_f.bias"].float())
+    for i in range(config.n_layer):
+        h = f"{p}h.{i}."
+        for ours, theirs, transpose in (("attn_norm", "ln_1", False), ("attn_qkv", "attn.c_attn", True),
+                                        ("attn_output", "attn.c_proj", True), ("ffn_norm", "ln_2", False),
+                                        ("ffn_up", "mlp.c_fc", True), ("ffn_down", "mlp.c_proj", True)):
+            norm = not transpose
+            put(f"blk.{i}.{ours}.weight", weights[h + theirs + ".weight"].float() if norm else
+                weights[h + theirs + ".weight"], transpose)
+            put(f"blk.{i}.{ours}.bias", weights[h + theirs + ".bias"].float())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 # ── ours against transformers ────────────────────────────────────────────────────────────────────
 
 
@@ -506,10 +568,10 @@ def main() -> int:
         if not args.check:
             torch.save(data, OUT / f"{arch}.pt")
         ok &= compare(folder, data)
-        if arch in ("llama", "qwen2", "mistral"):
+        if arch in ("llama", "qwen2", "mistral", "gpt2"):
             gguf_path = OUT / f"{arch}.gguf"
             if not args.check:
-                write_gguf(folder, arch, gguf_path)
+                (write_gpt2_gguf(folder, gguf_path) if arch == "gpt2" else write_gguf(folder, arch, gguf_path))
             if arch == "mistral":
                 # llama.cpp has no sliding window for "llama": the GGUF's own reference is transformers
                 # reading the GGUF (a Llama, full causal attention).

@@ -36,11 +36,11 @@ _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<
 _NUMPY = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<?", 10: "<u8", 11: "<i8",
           12: "<f8"}
 
-GGUF_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2"}
+GGUF_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2", "gpt2": "gpt2"}
 """general.architecture → the Hugging Face model_type whose code runs it. (llama.cpp writes Mistral's
 models as "llama".)"""
 
-_LAYER_NAMES = {
+_LLAMA_LAYER = {
     "attn_norm.weight": "input_layernorm.weight",
     "attn_q.weight": "self_attn.q_proj.weight",
     "attn_q.bias": "self_attn.q_proj.bias",
@@ -54,12 +54,35 @@ _LAYER_NAMES = {
     "ffn_up.weight": "mlp.up_proj.weight",
     "ffn_down.weight": "mlp.down_proj.weight",
 }
-_GLOBAL_NAMES = {
+_LLAMA_GLOBAL = {
     "token_embd.weight": "model.embed_tokens.weight",
     "output_norm.weight": "model.norm.weight",
     "output.weight": "lm_head.weight",
     "rope_freqs.weight": "rope_freqs.weight",
 }
+_GPT2_LAYER = {
+    "attn_norm.weight": "ln_1.weight", "attn_norm.bias": "ln_1.bias",
+    "attn_qkv.weight": "attn.c_attn.weight", "attn_qkv.bias": "attn.c_attn.bias",
+    "attn_output.weight": "attn.c_proj.weight", "attn_output.bias": "attn.c_proj.bias",
+    "ffn_norm.weight": "ln_2.weight", "ffn_norm.bias": "ln_2.bias",
+    "ffn_up.weight": "mlp.c_fc.weight", "ffn_up.bias": "mlp.c_fc.bias",
+    "ffn_down.weight": "mlp.c_proj.weight", "ffn_down.bias": "mlp.c_proj.bias",
+}
+_GPT2_GLOBAL = {
+    "token_embd.weight": "transformer.wte.weight",
+    "position_embd.weight": "transformer.wpe.weight",
+    "output_norm.weight": "transformer.ln_f.weight",
+    "output_norm.bias": "transformer.ln_f.bias",
+    "output.weight": "lm_head.weight",
+}
+NAMES: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
+    "llama": (_LLAMA_GLOBAL, _LLAMA_LAYER, "model.layers.{}."),
+    "qwen2": (_LLAMA_GLOBAL, _LLAMA_LAYER, "model.layers.{}."),
+    "gpt2": (_GPT2_GLOBAL, _GPT2_LAYER, "transformer.h.{}."),
+}
+"""llama.cpp's tensor names → transformers' (global names, per-layer names, the layer prefix)."""
+_GPT2_TRANSPOSED = {"attn_qkv.weight", "attn_output.weight", "ffn_up.weight", "ffn_down.weight"}
+"""GPT-2's Conv1D weights, which llama.cpp's converter stores transposed to (out, in): served as (in, out)."""
 
 
 class _Cursor:
@@ -219,7 +242,37 @@ class GGUFCheckpoint(Checkpoint):
         vocab = key("vocab_size") or (embd[0][0] if embd else None) or \
             (len(tokens) if isinstance(tokens, list) else None)
         heads = key("attention.head_count")
-        self.config: dict[str, Any] = {
+        global_names, layer_names, layer_prefix = NAMES[arch]
+        self._names: dict[str, str] = {}  # HF name → GGUF name
+        for name in self._tensors:
+            hf = global_names.get(name)
+            if hf is None and name.startswith("blk."):
+                _, index, rest = name.split(".", 2)
+                if rest in layer_names:
+                    hf = layer_prefix.format(index) + layer_names[rest]
+            if hf is not None:
+                self._names[hf] = name
+        self._transposed = _GPT2_TRANSPOSED if arch == "gpt2" else set()
+        self._permute: dict[str, int] = {}
+        self.tensors = {hf: TensorMeta(self._shape(g), type_name(self._tensors[g][1])) for hf, g in self._names.items()}
+        file_type = _file_type(meta)
+        name = meta.get("general.name")
+        self.title = (f"{name} ({file_type})" if isinstance(name, str) and name and file_type
+                      else f"{path.name}")
+        if arch == "gpt2":
+            self.config = {
+                "model_type": "gpt2",
+                "n_embd": key("embedding_length"),
+                "n_layer": key("block_count"),
+                "n_head": heads,
+                "n_inner": key("feed_forward_length"),
+                "n_positions": key("context_length", 1024),
+                "layer_norm_epsilon": key("attention.layer_norm_epsilon", 1e-5),
+                "vocab_size": vocab,
+                "tie_word_embeddings": "output.weight" not in self._tensors,
+            }
+            return
+        self.config = {
             "model_type": GGUF_ARCHITECTURES[arch],
             "hidden_size": key("embedding_length"),
             "num_hidden_layers": key("block_count"),
@@ -234,7 +287,7 @@ class GGUFCheckpoint(Checkpoint):
         }
         if key("expert_count"):
             raise UnsupportedArchitecture(f"{where}: a mixture-of-experts model ({key('expert_count')} experts); "
-                                          "attn-tui runs dense llama and qwen2 GGUF files")
+                                          "attn-tui runs dense llama, qwen2 and gpt2 GGUF files")
         if key("attention.key_length") is not None:
             self.config["head_dim"] = key("attention.key_length")
         head_dim = self.config.get("head_dim")
@@ -252,34 +305,25 @@ class GGUFCheckpoint(Checkpoint):
             raise CheckpointError(f"{where}: the header's head counts ({n_heads!r}, {n_kv!r}) are not usable")
         # llama.cpp's convert script permutes Llama's Q and K rows (not Qwen2's) for its rope kernel.
         self._permute = {"attn_q": n_heads, "attn_k": n_kv} if arch == "llama" else {}
-        self._names: dict[str, str] = {}  # HF name → GGUF name
-        for name in self._tensors:
-            hf = _GLOBAL_NAMES.get(name)
-            if hf is None and name.startswith("blk."):
-                _, index, rest = name.split(".", 2)
-                if rest in _LAYER_NAMES:
-                    hf = f"model.layers.{index}.{_LAYER_NAMES[rest]}"
-            if hf is not None:
-                self._names[hf] = name
-        self.tensors = {hf: TensorMeta(self._tensors[g][0], type_name(self._tensors[g][1]))
-                        for hf, g in self._names.items()}
-        file_type = _file_type(meta)
-        name = meta.get("general.name")
-        self.title = (f"{name} ({file_type})" if isinstance(name, str) and name and file_type
-                      else f"{path.name}")
+
+    def _shape(self, gguf_name: str) -> tuple[int, ...]:
+        shape = self._tensors[gguf_name][0]
+        return tuple(reversed(shape)) if gguf_name.split(".", 2)[-1] in self._transposed else shape
 
     def label(self, name: str) -> str:
         """The file's own name for a tensor (blk.3.attn_q.weight), for messages."""
         if name in self._names:
             return self._names[name]
-        for gguf_name, hf in _GLOBAL_NAMES.items():
+        global_names, layer_names, layer_prefix = NAMES[self.arch]
+        for gguf_name, hf in global_names.items():
             if hf == name:
                 return gguf_name
-        parts = name.split(".", 3)  # model.layers.{i}.{rest}
-        if len(parts) == 4 and parts[1] == "layers":
-            for gguf_name, hf in _LAYER_NAMES.items():
-                if hf == parts[3]:
-                    return f"blk.{parts[2]}.{gguf_name}"
+        head, _, tail = layer_prefix.partition("{}")
+        if name.startswith(head):
+            index, _, rest = name[len(head):].partition(tail)
+            for gguf_name, hf in layer_names.items():
+                if hf == rest and index.isdigit():
+                    return f"blk.{index}.{gguf_name}"
         return name
 
     def check_dtype(self, name: str) -> None:
@@ -295,6 +339,8 @@ class GGUFCheckpoint(Checkpoint):
     def fetch(self, name: str) -> Any:
         gname = self._names[name]
         tensor = read_tensor(self.path, gname, *self._tensors[gname])
+        if gname.split(".", 2)[-1] in self._transposed:
+            tensor = tensor.t()  # back to Conv1D's (in, out); the architecture transposes it to (out, in)
         stem = gname.split(".")[-2] if gname.startswith("blk.") else ""
         if stem in self._permute:
             from attn_tui.models.llama import unpermute
