@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHITECTURES",
+    "ATTENTION_BUDGET",
     "INSTALL_LINE",
     "MODEL_NAMES",
     "MODEL_SPECS",
@@ -42,6 +43,8 @@ __all__ = [
     "ModelSpec",
     "ModelUnavailable",
     "PromptTooLong",
+    "Tokens",
+    "Trace",
     "UnsupportedArchitecture",
     "available",
     "cli_json",
@@ -50,6 +53,7 @@ __all__ = [
     "memory_available",
     "model_file",
     "result_to_dict",
+    "token_cap",
 ]
 
 MODEL_NAMES = ("minilm", "smollm2")
