@@ -133,6 +133,6 @@ class Roberta(Bert):
 
     def position_ids(self, ids: torch.Tensor) -> torch.Tensor:
         # transformers' create_position_ids_from_input_ids: a padding token keeps position padding_idx.
-        pad = self.plan.extra["pad"]
+        pad = self.extra["pad"]
         real = (ids != pad).long()  # (T,)
         return torch.cumsum(real, 0) * real + pad  # (T,)

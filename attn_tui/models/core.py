@@ -8,6 +8,7 @@ softmax(q·kᵀ·scale) and files its weights, queries, keys, values and value n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -86,7 +87,7 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
 
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,
     "gelu_new": _gelu_tanh,
     "gelu_pytorch_tanh": _gelu_tanh,
@@ -116,7 +117,8 @@ class Transformer(Model):
     def __init__(self, facts: ModelFacts, tokenizer: TextTokenizer, plan: Plan, weights: dict[str, torch.Tensor]):
         super().__init__(facts, tokenizer)
         self.dims = plan.dims
-        self.plan = plan
+        self.extra = plan.extra
+        """The architecture's own settings from its plan (rope frequencies, padding index, windows…)."""
         self.device = torch.device(facts.device)
         self.scale = self.dims.head_dim**-0.5
         self.act = ACTIVATIONS[self.dims.act]

@@ -256,9 +256,9 @@ class GGUFCheckpoint(Checkpoint):
         self._permute: dict[str, int] = {}
         self.tensors = {hf: TensorMeta(self._shape(g), type_name(self._tensors[g][1])) for hf, g in self._names.items()}
         file_type = _file_type(meta)
-        name = meta.get("general.name")
-        self.title = (f"{name} ({file_type})" if isinstance(name, str) and name and file_type
-                      else f"{path.name}")
+        general_name = meta.get("general.name")
+        self.title = (f"{general_name} ({file_type})" if isinstance(general_name, str) and general_name and file_type
+                      else path.name)
         if arch == "gpt2":
             self.config = {
                 "model_type": "gpt2",
@@ -367,7 +367,7 @@ def read_tensor(path: Path, name: str, shape: tuple[int, ...], gtype: int, start
     try:
         with open(path, "rb") as file:
             file.seek(start)
-            got = file.readinto(memoryview(raw).cast("B"))
+            got = file.readinto(raw.reshape(-1).data)
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read {name} ({error.strerror})") from None
     if got != raw.nbytes:

@@ -154,7 +154,7 @@ class Llama(Transformer):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        inv_freq = self.plan.extra["inv_freq"]
+        inv_freq = self.extra["inv_freq"]
         if "rope_factors" in self.w:
             inv_freq = inv_freq / self.w.pop("rope_factors").cpu()
         self.inv_freq = inv_freq.to(self.device)  # (d/2,)
@@ -172,7 +172,7 @@ class Llama(Transformer):
         freqs = torch.arange(T, dtype=torch.float32, device=x.device)[:, None] * self.inv_freq[None, :]  # (T, d/2)
         angles = torch.cat((freqs, freqs), dim=-1)  # (T, d)
         cos, sin = angles.cos(), angles.sin()  # (T, d) each
-        masks = {w: causal_mask(T, x.device, w) for w in set(self.plan.extra["windows"])}  # (T, T) each
+        masks = {w: causal_mask(T, x.device, w) for w in set(self.extra["windows"])}  # (T, T) each
         last = self.dims.n_layers - 1
         for n, layer in enumerate(self.layers):
             h = self.rms_norm(x, layer["attn_norm"])  # (T, hidden)
@@ -181,7 +181,7 @@ class Llama(Transformer):
             v = F.linear(h, layer["wv"], layer.get("bv")).view(T, Hkv, d).transpose(0, 1)  # (Hkv, T, d)
             q = q * cos + rotate_half(q) * sin  # (H, T, d)
             k = k * cos + rotate_half(k) * sin  # (Hkv, T, d)
-            mask = masks[self.plan.extra["windows"][n]]
+            mask = masks[self.extra["windows"][n]]
             context = self.attend(trace, n, q, k, v, mask, context=residuals or n < last)
             if context is None:
                 break  # the last layer's output feeds nothing we show

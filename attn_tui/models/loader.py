@@ -159,7 +159,7 @@ def build(name: str, path: Path, kind: str, title: str | None, report: Progress,
 def _build(ckpt: Checkpoint, name: str, title: str | None, report: Progress,
            cancel: threading.Event | None, device: str) -> Model:
     key = architecture_of(ckpt.config, str(ckpt.path))
-    cls = _architecture_class(key)
+    cls: Any = _architecture_class(key)  # a core.Transformer subclass (core imports this module)
     plan = cls.plan(ckpt.config, ckpt.tensors, str(ckpt.path))
     check_tensors(ckpt, plan.wants)
     n_bytes = 4 * sum(math.prod(w.shape) for w in plan.wants.values())

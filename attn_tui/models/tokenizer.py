@@ -242,6 +242,17 @@ def _vocabulary(metadata: dict[str, Any], vocab_size: int, where: str) -> tuple[
     return tokens, types
 
 
+def _parse_merges(merges: list[Any], where: str) -> list[tuple[str, str]]:
+    """"left right" strings → pairs; a merge without its space is a corrupt file."""
+    pairs = []
+    for merge in merges:
+        left, sep, right = str(merge).partition(" ")
+        if not sep:
+            raise CheckpointError(f"{where}: malformed merge {merge!r}")
+        pairs.append((left, right))
+    return pairs
+
+
 def _sentencepiece(metadata: dict[str, Any], vocab_size: int, where: str) -> TextTokenizer:
     """llama.cpp's "llama" vocabulary (Llama 2, Mistral, TinyLlama): BPE from scores, byte fallback, "▁".
 
@@ -256,7 +267,7 @@ def _sentencepiece(metadata: dict[str, Any], vocab_size: int, where: str) -> Tex
         vocab.setdefault(t, i)
     merges = metadata.get("tokenizer.ggml.merges")
     if isinstance(merges, list) and merges:
-        pairs = [tuple(str(m).split(" ", 1)) for m in merges]
+        pairs = _parse_merges(merges, where)
     else:
         scores = metadata.get("tokenizer.ggml.scores")
         if not isinstance(scores, list) or len(scores) != len(tokens):
@@ -295,13 +306,8 @@ def from_gguf(metadata: dict[str, Any], vocab_size: int, where: str) -> TextToke
     merges = metadata.get("tokenizer.ggml.merges")
     if not isinstance(merges, list):
         raise CheckpointError(f"{where}: a byte-level vocabulary without merges (tokenizer.ggml.merges)")
-    pairs = []
-    for merge in merges:
-        left, sep, right = str(merge).partition(" ")
-        if not sep:
-            raise CheckpointError(f"{where}: malformed merge {merge!r}")
-        pairs.append((left, right))
-    vocab = {}
+    pairs = _parse_merges(merges, where)
+    vocab: dict[str, int] = {}
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
     first, regex, ignore_merges = GGUF_PRE_TOKENIZERS[pre]
@@ -309,7 +315,7 @@ def from_gguf(metadata: dict[str, Any], vocab_size: int, where: str) -> TextToke
         tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, ignore_merges=ignore_merges))
     except Exception as error:  # noqa: BLE001 — tokenizers raises plain Exception on a bad merge
         raise CheckpointError(f"{where}: the vocabulary cannot be built ({_first_line(error)})") from None
-    steps = []
+    steps: list[Any] = []
     if first == "digits":
         steps.append(pre_tokenizers.Digits(individual_digits=True))
     if regex is None:
