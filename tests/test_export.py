@@ -444,16 +444,19 @@ def test_export_script_cli_bad_flag_writes_nothing(tmp_path):
 
 @pytest.fixture
 def model_result():
-    from attn_tui.models import ModelResult
+    from attn_tui.models import ModelFacts, ModelResult
 
     g = torch.Generator().manual_seed(0)
     att = torch.rand(2, 3, 4, 4, generator=g).softmax(-1)  # (layers, heads, T, T)
-    q = torch.randn(2, 3, 4, 8, generator=g)  # (layers, heads, T, d)
-    k = torch.randn(2, 3, 4, 8, generator=g)
+    q, k, v = (torch.randn(2, 3, 4, 8, generator=g) for _ in range(3))  # (layers, heads, T, d)
+    facts = ModelFacts(name="minilm", title="MiniLM", architecture="bert", model_type="bert", path="/x", n_layers=2,
+                       n_heads=3, n_kv_heads=3, head_dim=8, hidden=16, vocab_size=100, dtype="float32",
+                       causal=False, max_tokens=512, limit_reason="", can_generate=False)
     return ModelResult(model="minilm", prompt="hi there", tokens=("[CLS]", "hi", "there", "[SEP]"),
                        token_ids=(101, 7632, 2045, 102), special=(True, False, False, True),
-                       embeddings=torch.randn(4, 16, generator=g), attentions=att, queries=q, keys=k,
-                       scale=8 ** -0.5, causal=False)
+                       offsets=(None, (0, 2), (3, 8), None), embeddings=torch.randn(4, 16, generator=g),
+                       attentions=att, queries=q, keys=k, values=v, value_norms=v.norm(dim=-1),
+                       scale=8 ** -0.5, causal=False, facts=facts)
 
 
 def test_model_result_exports(model_result, tmp_path):

@@ -42,7 +42,8 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
@@ -95,7 +96,8 @@ def test_no_import_circles():
     graph = {name: {m for m in imports(path) if m in modules() and m != name} for name, path in modules().items()}
     # A package's face re-exporting its parts is not a circle of its own making.
     for name in graph:
-        graph[name] = {m for m in graph[name] if not (m.startswith(name + ".") and modules()[name].name == "__init__.py")}
+        face = modules()[name].name == "__init__.py"
+        graph[name] = {m for m in graph[name] if not (face and m.startswith(name + "."))}
 
     def circle_from(start: str) -> list[str] | None:
         stack, seen = [(start, [start])], set()

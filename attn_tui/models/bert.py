@@ -1,101 +1,139 @@
-"""MiniLM-L6 (all-MiniLM-L6-v2): a 6-layer, 12-head BERT encoder in plain torch, weights from safetensors.
+"""BERT and RoBERTa encoders (MiniLM is a BERT): post-LayerNorm blocks, learned absolute positions.
 
-Follows transformers' BertModel with eager attention: post-LayerNorm blocks, exact (erf) GELU,
-absolute learned positions, one sequence (token type 0), no padding so no attention mask.
+Follows transformers' BertModel / RobertaModel with eager attention: one sequence (token type 0),
+no padding, so no attention mask. RoBERTa's positions start after its padding index
+(`padding_idx + 1`, transformers' create_position_ids_from_input_ids).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from attn_tui.models import Model, ModelSpec, Progress
+from attn_tui.models.base import CheckpointError
+from attn_tui.models.checkpoint import TensorMeta, Want
+from attn_tui.models.core import Dims, Plan, Transformer, activation, find_prefix, get_float, get_int
+from attn_tui.models.result import Trace
 
 
-class MiniLM(Model):
-    """The encoder, its WordPiece tokenizer (from tokenizer.json), and its weights as float32 tensors."""
+class Bert(Transformer):
+    """A BERT encoder: word + position + token-type embeddings, LayerNorm, then post-LN layers."""
 
+    architecture = "bert"
+    causal = False
     cache_size = 8
-    n_added = 2  # [CLS] … [SEP]
 
-    def __init__(self, spec: ModelSpec, folder: Path, progress: Progress) -> None:
-        super().__init__(spec)
-        from safetensors.torch import load_file
-        from tokenizers import Tokenizer
+    @classmethod
+    def plan(cls, config: dict[str, Any], tensors: dict[str, TensorMeta], where: str) -> Plan:
+        hidden = get_int(config, where, "hidden_size")
+        heads = get_int(config, where, "num_attention_heads")
+        if hidden % heads:
+            raise CheckpointError(f"{where}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+        kind = config.get("position_embedding_type", "absolute") or "absolute"
+        if kind != "absolute":
+            raise CheckpointError(f"{where}: position_embedding_type {kind!r} is not supported (absolute is)")
+        dims = Dims(
+            n_layers=get_int(config, where, "num_hidden_layers"),
+            n_heads=heads,
+            n_kv_heads=heads,
+            head_dim=hidden // heads,
+            hidden=hidden,
+            ffn=get_int(config, where, "intermediate_size"),
+            vocab=get_int(config, where, "vocab_size"),
+            eps=get_float(config, where, "layer_norm_eps", 1e-12),
+            act=activation(config.get("hidden_act", "gelu"), where),
+        )
+        positions = get_int(config, where, "max_position_embeddings")
+        types = get_int(config, where, "type_vocab_size", default=2)
+        p = find_prefix(tensors, "embeddings.word_embeddings.weight", where)
+        D, ffn = dims.hidden, dims.ffn
+        wants = {
+            "word": Want(p + "embeddings.word_embeddings.weight", (dims.vocab, D)),
+            "position": Want(p + "embeddings.position_embeddings.weight", (positions, D)),
+            "token_type": Want(p + "embeddings.token_type_embeddings.weight", (types, D)),
+            "emb_ln_w": Want(p + "embeddings.LayerNorm.weight", (D,)),
+            "emb_ln_b": Want(p + "embeddings.LayerNorm.bias", (D,)),
+        }
+        for i in range(dims.n_layers):
+            q = f"{p}encoder.layer.{i}."
+            s = f"layers.{i}."
+            wants |= {
+                s + "wq": Want(q + "attention.self.query.weight", (D, D)),
+                s + "bq": Want(q + "attention.self.query.bias", (D,)),
+                s + "wk": Want(q + "attention.self.key.weight", (D, D)),
+                s + "bk": Want(q + "attention.self.key.bias", (D,)),
+                s + "wv": Want(q + "attention.self.value.weight", (D, D)),
+                s + "bv": Want(q + "attention.self.value.bias", (D,)),
+                s + "wo": Want(q + "attention.output.dense.weight", (D, D)),
+                s + "bo": Want(q + "attention.output.dense.bias", (D,)),
+                s + "ln1_w": Want(q + "attention.output.LayerNorm.weight", (D,)),
+                s + "ln1_b": Want(q + "attention.output.LayerNorm.bias", (D,)),
+                s + "wi": Want(q + "intermediate.dense.weight", (ffn, D)),
+                s + "bi": Want(q + "intermediate.dense.bias", (ffn,)),
+                s + "wf": Want(q + "output.dense.weight", (D, ffn)),
+                s + "bf": Want(q + "output.dense.bias", (D,)),
+                s + "ln2_w": Want(q + "output.LayerNorm.weight", (D,)),
+                s + "ln2_b": Want(q + "output.LayerNorm.bias", (D,)),
+            }
+        context, offset, pad = cls.positions(config, positions, where)
+        return Plan(dims, wants, context, f"its {context} learned positions, special tokens included", False,
+                    {"offset": offset, "pad": pad})
 
-        config = json.loads((folder / "config.json").read_text())
-        self.n_layers = config["num_hidden_layers"]  # 6
-        self.n_heads = config["num_attention_heads"]  # 12
-        self.hidden = config["hidden_size"]  # 384
-        self.head_dim = self.hidden // self.n_heads  # 32
-        self.eps = config["layer_norm_eps"]
-        self.max_tokens = min(spec.max_tokens, config["max_position_embeddings"])
+    @classmethod
+    def positions(cls, config: dict[str, Any], positions: int, where: str) -> tuple[int, int, int | None]:
+        """(longest input, first position id, padding id) — BERT numbers positions from 0."""
+        return positions, 0, None
 
-        progress(0.1, "reading the tokenizer")
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        # The file pads and truncates every input to 128 tokens; we want the prompt's own length,
-        # and a prompt past the limit refused, not silently cut.
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        self.special_ids = {self.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]", "[MASK]")}
+    def position_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.arange(ids.shape[0], device=ids.device)  # (T,)
 
-        progress(0.3, "reading the weights (model.safetensors)")
-        w = load_file(str(folder / "model.safetensors"))
-        self.word = w["embeddings.word_embeddings.weight"]  # (30522, 384)
-        self.position = w["embeddings.position_embeddings.weight"]  # (512, 384)
-        self.token_type = w["embeddings.token_type_embeddings.weight"]  # (2, 384)
-        self.emb_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers: list[dict[str, torch.Tensor]] = []
-        for i in range(self.n_layers):
-            p = f"encoder.layer.{i}."
-            self.layers.append({
-                "wq": w[p + "attention.self.query.weight"], "bq": w[p + "attention.self.query.bias"],
-                "wk": w[p + "attention.self.key.weight"], "bk": w[p + "attention.self.key.bias"],
-                "wv": w[p + "attention.self.value.weight"], "bv": w[p + "attention.self.value.bias"],
-                "wo": w[p + "attention.output.dense.weight"], "bo": w[p + "attention.output.dense.bias"],
-                "ln1_w": w[p + "attention.output.LayerNorm.weight"],
-                "ln1_b": w[p + "attention.output.LayerNorm.bias"],
-                "wi": w[p + "intermediate.dense.weight"], "bi": w[p + "intermediate.dense.bias"],
-                "wf": w[p + "output.dense.weight"], "bf": w[p + "output.dense.bias"],
-                "ln2_w": w[p + "output.LayerNorm.weight"], "ln2_b": w[p + "output.LayerNorm.bias"],
-            })
-            progress(0.3 + 0.7 * (i + 1) / self.n_layers, f"layer {i + 1}/{self.n_layers}")
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        w, D = self.w, self.dims.hidden
+        x = w["word"][ids] + w["position"][self.position_ids(ids)] + w["token_type"][0]  # (T, D)
+        return F.layer_norm(x, (D,), w["emb_ln_w"], w["emb_ln_b"], eps=self.dims.eps)  # (T, D)
 
-    def tokenize(self, prompt: str) -> tuple[list[int], list[str], list[bool]]:
-        enc = self.tokenizer.encode(prompt)  # adds [CLS] … [SEP]
-        ids = list(enc.ids)
-        return ids, list(enc.tokens), [i in self.special_ids for i in ids]
-
-    def forward(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        T, H, d, D = len(ids), self.n_heads, self.head_dim, self.hidden
-        idx = torch.tensor(ids, dtype=torch.long)  # (T,)
-        x = self.word[idx] + self.position[:T] + self.token_type[0]  # (T, D)
-        x = F.layer_norm(x, (D,), *self.emb_norm, eps=self.eps)  # (T, D)
-        embeddings = x
-        scale = d**-0.5
-        attentions, queries, keys = [], [], []
+    def forward(self, ids: torch.Tensor, residuals: bool = False) -> Trace:
+        ids = ids.to(self.device)
+        T, H, d, D, eps = ids.shape[0], self.dims.n_heads, self.dims.head_dim, self.dims.hidden, self.dims.eps
+        x = self.embed(ids)  # (T, D)
+        trace = self.new_trace(T, x, residuals)
+        if trace.residuals is not None:
+            trace.residuals[0].copy_(x)
+        last = self.dims.n_layers - 1
         for n, layer in enumerate(self.layers):
             q = F.linear(x, layer["wq"], layer["bq"]).view(T, H, d).transpose(0, 1)  # (H, T, d)
             k = F.linear(x, layer["wk"], layer["bk"]).view(T, H, d).transpose(0, 1)  # (H, T, d)
-            att = F.softmax((q @ k.transpose(-2, -1)) * scale, dim=-1)  # (H, T, T)
-            attentions.append(att)
-            queries.append(q)
-            keys.append(k)
-            if n == self.n_layers - 1:
-                break  # the last layer's output feeds nothing we show
             v = F.linear(x, layer["wv"], layer["bv"]).view(T, H, d).transpose(0, 1)  # (H, T, d)
-            context = (att @ v).transpose(0, 1).reshape(T, D)  # (T, D)
+            context = self.attend(trace, n, q, k, v, None, context=residuals or n < last)
+            if context is None:
+                break  # the last layer's output feeds nothing we show
             x = F.layer_norm(x + F.linear(context, layer["wo"], layer["bo"]), (D,),
-                             layer["ln1_w"], layer["ln1_b"], eps=self.eps)  # (T, D)
-            hidden = F.gelu(F.linear(x, layer["wi"], layer["bi"]))  # (T, 4D)
+                             layer["ln1_w"], layer["ln1_b"], eps=eps)  # (T, D)
+            hidden = self.act(F.linear(x, layer["wi"], layer["bi"]))  # (T, ffn)
             x = F.layer_norm(x + F.linear(hidden, layer["wf"], layer["bf"]), (D,),
-                             layer["ln2_w"], layer["ln2_b"], eps=self.eps)  # (T, D)
-        return (
-            embeddings.clone(),
-            torch.stack(attentions),  # (L, H, T, T)
-            torch.stack(queries),  # (L, H, T, d)
-            torch.stack(keys),  # (L, H, T, d)
-        )
+                             layer["ln2_w"], layer["ln2_b"], eps=eps)  # (T, D)
+            if trace.residuals is not None:
+                trace.residuals[n + 1].copy_(x)
+        return trace
+
+
+class Roberta(Bert):
+    """RoBERTa: BERT's blocks, positions numbered from padding_idx + 1, one token type."""
+
+    architecture = "roberta"
+
+    @classmethod
+    def positions(cls, config: dict[str, Any], positions: int, where: str) -> tuple[int, int, int | None]:
+        pad = get_int(config, where, "pad_token_id", default=1, minimum=0)
+        if positions <= pad + 1:
+            raise CheckpointError(f"{where}: max_position_embeddings {positions} leaves no position after "
+                                  f"the padding index {pad}")
+        return positions - pad - 1, pad + 1, pad
+
+    def position_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        # transformers' create_position_ids_from_input_ids: a padding token keeps position padding_idx.
+        pad = self.extra["pad"]
+        real = (ids != pad).long()  # (T,)
+        return torch.cumsum(real, 0) * real + pad  # (T,)

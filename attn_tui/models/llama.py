@@ -1,69 +1,23 @@
-"""SmolLM2-135M-Instruct: a 30-layer Llama decoder in plain torch, weights and vocabulary from one GGUF.
+"""Llama, Mistral and Qwen2 decoders (SmolLM2 is a Llama): pre-RMSNorm, RoPE, grouped-query attention, SwiGLU.
 
-Follows transformers' LlamaModel with eager attention: pre-RMSNorm blocks, 9 query heads sharing
-3 key/value heads (grouped-query attention), rotary position embeddings (HF's half-split layout),
-SwiGLU feed-forward, causal mask. The 4-bit weights are dequantised to float32 once, at load.
+Follows transformers' LlamaModel / MistralModel / Qwen2Model with eager attention: rotary position
+embeddings in the half-split layout (rope_type "default" or "llama3"), key/value heads shared by
+groups of query heads, a causal mask (Mistral, and Qwen2 layers marked so, with a sliding window),
+optional q/k/v biases (always on for Qwen2), a final RMSNorm and an LM head, tied or not.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from attn_tui.models import Model, ModelSpec, Progress
-from attn_tui.models.gguf import GGUFFile
-
-TOKEN_TYPE_CONTROL = 3
-"""llama.cpp's token type for special tokens such as <|im_start|>."""
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte → printable character table, which byte-level BPE vocabularies are spelled in."""
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
-
-_UNICODE_TO_BYTE = {c: b for b, c in bytes_to_unicode().items()}
-_SHOWN = {" ": "▁", "\n": "↵", "\t": "⇥"}
-
-
-def readable(token: str) -> str:
-    """A byte-level token as readable text: "Ġhello" → "▁hello"; a piece of an emoji → "<0xF0><0x9F>"."""
-    if not all(c in _UNICODE_TO_BYTE for c in token):
-        return token  # a control token (<|im_start|>), spelled as itself
-    data = bytes(_UNICODE_TO_BYTE[c] for c in token)
-    out: list[str] = []
-    i = 0
-    while i < len(data):
-        # Take the longest run from i that decodes as UTF-8 (at most 4 bytes make a character).
-        for width in (1, 2, 3, 4):
-            try:
-                ch = data[i : i + width].decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            break
-        else:
-            out.append(f"<0x{data[i]:02X}>")
-            i += 1
-            continue
-        if ch in _SHOWN:
-            out.append(_SHOWN[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.extend(f"<0x{b:02X}>" for b in ch.encode("utf-8"))
-        i += width
-    return "".join(out)
+from attn_tui.models.base import CheckpointError
+from attn_tui.models.checkpoint import TensorMeta, Want
+from attn_tui.models.core import Dims, Plan, Transformer, activation, causal_mask, find_prefix, get_float, get_int
+from attn_tui.models.result import Trace
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -72,117 +26,204 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def unpermute(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Undo llama.cpp's Q/K row order (pairs interleaved for ggml's rope) to HF's half-split order."""
-    rows = w.shape[0]
-    return w.view(n_heads, rows // n_heads // 2, 2, -1).transpose(1, 2).reshape(w.shape)  # (rows, in)
+def rope_frequencies(rope: dict[str, Any], head_dim: int, where: str) -> torch.Tensor:
+    """(head_dim/2,) inverse frequencies, as transformers' ROPE_INIT_FUNCTIONS for "default" and "llama3"."""
+    base = rope.get("rope_theta", 10000.0)
+    if isinstance(base, bool) or not isinstance(base, int | float) or not math.isfinite(base) or base <= 1:
+        raise CheckpointError(f"{where}: rope_theta is {base!r}; expected a number above 1")
+    base = float(base)
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))  # (d/2,)
+    kind = rope.get("rope_type", rope.get("type", "default")) or "default"
+    if kind == "default":
+        return inv_freq
+    if kind == "llama3":
+        try:
+            factor = float(rope["factor"])
+            low, high = float(rope["low_freq_factor"]), float(rope["high_freq_factor"])
+            old = float(rope["original_max_position_embeddings"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{where}: llama3 rope scaling lacks factor, low_freq_factor, high_freq_factor "
+                                  "or original_max_position_embeddings") from None
+        low_wavelen, high_wavelen = old / low, old / high
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+        return torch.where(medium, smoothed, scaled)
+    raise CheckpointError(f"{where}: rope_type {kind!r} is not supported (default and llama3 are)")
 
 
-class SmolLM2(Model):
-    """The decoder, its byte-level BPE tokenizer rebuilt from the GGUF, and float32 weights."""
+def _rope_config(config: dict[str, Any]) -> dict[str, Any]:
+    """transformers 5's rope_parameters, or the older rope_theta + rope_scaling, as one dict."""
+    rope = config.get("rope_parameters")
+    if isinstance(rope, dict) and "full_attention" in rope and isinstance(rope["full_attention"], dict):
+        rope = rope["full_attention"]
+    if not isinstance(rope, dict):
+        rope = dict(config.get("rope_scaling") or {})
+        rope.setdefault("rope_theta", config.get("rope_theta", 10000.0))
+    return rope
 
-    cache_size = 4  # a 256-token result holds ~80 MiB
 
-    def __init__(self, spec: ModelSpec, path: Path, progress: Progress) -> None:
-        super().__init__(spec)
-        from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+class Llama(Transformer):
+    """A Llama-family decoder; Mistral and Qwen2 differ only in the options `plan` reads."""
 
-        with GGUFFile(path) as g:
-            meta = g.metadata
-            arch = meta["general.architecture"]  # "llama"
-            self.n_layers = int(meta[f"{arch}.block_count"])  # 30
-            self.n_heads = int(meta[f"{arch}.attention.head_count"])  # 9
-            self.n_kv_heads = int(meta[f"{arch}.attention.head_count_kv"])  # 3
-            self.hidden = int(meta[f"{arch}.embedding_length"])  # 576
-            self.head_dim = self.hidden // self.n_heads  # 64
-            self.eps = float(meta[f"{arch}.attention.layer_norm_rms_epsilon"])
-            self.rope_base = float(meta.get(f"{arch}.rope.freq_base", 10000.0))
-            self.max_tokens = min(spec.max_tokens, int(meta[f"{arch}.context_length"]))
+    architecture = "llama"
+    causal = True
+    qkv_bias_always = False
 
-            progress(0.05, "building the tokenizer")
-            tokens: list[str] = meta["tokenizer.ggml.tokens"]
-            types: list[int] = meta.get("tokenizer.ggml.token_type", [1] * len(tokens))
-            merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
-            bpe = models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges)
-            tok = Tokenizer(bpe)
-            # SmolLM2's tokenizer (llama.cpp pre-tokenizer "smollm", and the original tokenizer.json)
-            # splits every digit on its own before GPT-2's byte-level split; no prefix space, no BOS.
-            tok.pre_tokenizer = pre_tokenizers.Sequence([
-                pre_tokenizers.Digits(individual_digits=True),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-            ])
-            control = [t for t, ty in zip(tokens, types, strict=True) if ty == TOKEN_TYPE_CONTROL]
-            tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
-            self.tokenizer = tok
-            self.vocab = tokens
-            self.control_ids = {i for i, ty in enumerate(types) if ty == TOKEN_TYPE_CONTROL}
+    @classmethod
+    def plan(cls, config: dict[str, Any], tensors: dict[str, TensorMeta], where: str) -> Plan:
+        hidden = get_int(config, where, "hidden_size")
+        heads = get_int(config, where, "num_attention_heads")
+        kv_heads = get_int(config, where, "num_key_value_heads", default=heads)
+        if heads % kv_heads:
+            raise CheckpointError(f"{where}: num_attention_heads {heads} is not a multiple of "
+                                  f"num_key_value_heads {kv_heads}")
+        head_dim = get_int(config, where, "head_dim", default=hidden // heads)
+        if head_dim % 2 or (config.get("head_dim") is None and hidden % heads):
+            raise CheckpointError(f"{where}: head size {head_dim} does not suit rotary embeddings")
+        n_layers = get_int(config, where, "num_hidden_layers")
+        dims = Dims(
+            n_layers=n_layers,
+            n_heads=heads,
+            n_kv_heads=kv_heads,
+            head_dim=head_dim,
+            hidden=hidden,
+            ffn=get_int(config, where, "intermediate_size"),
+            vocab=get_int(config, where, "vocab_size"),
+            eps=get_float(config, where, "rms_norm_eps", 1e-6),
+            act=activation(config.get("hidden_act", "silu"), where),
+        )
+        rope = _rope_config(config)
+        inv_freq = rope_frequencies(rope, head_dim, where)
+        if float(rope.get("partial_rotary_factor", 1.0)) != 1.0:
+            raise CheckpointError(f"{where}: partial rotary embeddings are not supported")
+        context = get_int(config, where, "max_position_embeddings", default=2048)
+        p = find_prefix(tensors, "embed_tokens.weight", where)
+        D, ffn, qd, kvd = hidden, dims.ffn, heads * head_dim, kv_heads * head_dim
+        qkv_bias = cls.qkv_bias_always or bool(config.get("attention_bias"))
+        o_bias = bool(config.get("attention_bias")) and not cls.qkv_bias_always
+        mlp_bias = bool(config.get("mlp_bias"))
+        wants = {"embed": Want(p + "embed_tokens.weight", (dims.vocab, D)), "norm": Want(p + "norm.weight", (D,))}
+        for i in range(n_layers):
+            q = f"{p}layers.{i}."
+            s = f"layers.{i}."
+            wants |= {
+                s + "attn_norm": Want(q + "input_layernorm.weight", (D,)),
+                s + "wq": Want(q + "self_attn.q_proj.weight", (qd, D)),
+                s + "wk": Want(q + "self_attn.k_proj.weight", (kvd, D)),
+                s + "wv": Want(q + "self_attn.v_proj.weight", (kvd, D)),
+                s + "wo": Want(q + "self_attn.o_proj.weight", (D, qd)),
+                s + "ffn_norm": Want(q + "post_attention_layernorm.weight", (D,)),
+                s + "gate": Want(q + "mlp.gate_proj.weight", (ffn, D)),
+                s + "up": Want(q + "mlp.up_proj.weight", (ffn, D)),
+                s + "down": Want(q + "mlp.down_proj.weight", (D, ffn)),
+            }
+            if qkv_bias:
+                wants |= {s + "bq": Want(q + "self_attn.q_proj.bias", (qd,)),
+                          s + "bk": Want(q + "self_attn.k_proj.bias", (kvd,)),
+                          s + "bv": Want(q + "self_attn.v_proj.bias", (kvd,))}
+            if o_bias:
+                wants[s + "bo"] = Want(q + "self_attn.o_proj.bias", (D,))
+            if mlp_bias:
+                wants |= {s + "bgate": Want(q + "mlp.gate_proj.bias", (ffn,)),
+                          s + "bup": Want(q + "mlp.up_proj.bias", (ffn,)),
+                          s + "bdown": Want(q + "mlp.down_proj.bias", (D,))}
+        if "rope_freqs.weight" in tensors:  # a GGUF's llama3 frequency factors (llama.cpp bakes rope scaling in)
+            wants["rope_factors"] = Want("rope_freqs.weight", (head_dim // 2,))
+        tied = bool(config.get("tie_word_embeddings", False))
+        can_generate = True
+        if "lm_head.weight" in tensors and not tied:
+            wants["lm_head"] = Want("lm_head.weight", (dims.vocab, D))
+        elif not tied:
+            can_generate = False  # a bare LlamaModel: no head saved, none tied
+        windows = cls.windows(config, n_layers, where)
+        return Plan(dims, wants, context, f"its context of {context} tokens", can_generate,
+                    {"inv_freq": inv_freq, "windows": windows})
 
-            progress(0.1, "dequantising token embeddings")
-            self.embed = g.tensor("token_embd.weight")  # (vocab, hidden)
-            self.layers: list[dict[str, torch.Tensor]] = []
-            for i in range(self.n_layers):
-                p = f"blk.{i}."
-                self.layers.append({
-                    "attn_norm": g.tensor(p + "attn_norm.weight"),  # (hidden,)
-                    "wq": unpermute(g.tensor(p + "attn_q.weight"), self.n_heads),  # (H·d, hidden)
-                    "wk": unpermute(g.tensor(p + "attn_k.weight"), self.n_kv_heads),  # (Hkv·d, hidden)
-                    "wv": g.tensor(p + "attn_v.weight"),  # (Hkv·d, hidden)
-                    "wo": g.tensor(p + "attn_output.weight"),  # (hidden, H·d)
-                    "ffn_norm": g.tensor(p + "ffn_norm.weight"),  # (hidden,)
-                    "gate": g.tensor(p + "ffn_gate.weight"),  # (ffn, hidden)
-                    "up": g.tensor(p + "ffn_up.weight"),  # (ffn, hidden)
-                    "down": g.tensor(p + "ffn_down.weight"),  # (hidden, ffn)
-                })
-                progress(0.1 + 0.9 * (i + 1) / self.n_layers, f"dequantising layer {i + 1}/{self.n_layers}")
-        d = self.head_dim
-        self.inv_freq = 1.0 / (self.rope_base ** (torch.arange(0, d, 2, dtype=torch.float32) / d))  # (d/2,)
+    @classmethod
+    def windows(cls, config: dict[str, Any], n_layers: int, where: str) -> list[int | None]:
+        """Per layer, the sliding window (keys older than it hidden), or None for full causal attention."""
+        return [None] * n_layers
 
-    def tokenize(self, prompt: str) -> tuple[list[int], list[str], list[bool]]:
-        ids = list(self.tokenizer.encode(prompt, add_special_tokens=False).ids)
-        tokens = [readable(self.vocab[i]) for i in ids]
-        # Position 0 soaks up most attention in every head (an attention sink), whatever it is.
-        special = [n == 0 or i in self.control_ids for n, i in enumerate(ids)]
-        return ids, tokens, special
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        inv_freq = self.extra["inv_freq"]
+        if "rope_factors" in self.w:
+            inv_freq = inv_freq / self.w.pop("rope_factors").cpu()
+        self.inv_freq = inv_freq.to(self.device)  # (d/2,)
 
     def rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))  # (T, hidden)
+        return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.dims.eps))  # (T, hidden)
 
-    def forward(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        T, H, Hkv, d = len(ids), self.n_heads, self.n_kv_heads, self.head_dim
-        group = H // Hkv  # query heads per key/value head
-        idx = torch.tensor(ids, dtype=torch.long)  # (T,)
-        x = self.embed[idx]  # (T, hidden)
-        embeddings = x.clone()
-        freqs = torch.arange(T, dtype=torch.float32)[:, None] * self.inv_freq[None, :]  # (T, d/2)
+    def forward(self, ids: torch.Tensor, residuals: bool = False) -> Trace:
+        ids = ids.to(self.device)
+        T, H, Hkv, d = ids.shape[0], self.dims.n_heads, self.dims.n_kv_heads, self.dims.head_dim
+        x = self.w["embed"][ids]  # (T, hidden)
+        trace = self.new_trace(T, x, residuals)
+        if trace.residuals is not None:
+            trace.residuals[0].copy_(x)
+        freqs = torch.arange(T, dtype=torch.float32, device=x.device)[:, None] * self.inv_freq[None, :]  # (T, d/2)
         angles = torch.cat((freqs, freqs), dim=-1)  # (T, d)
         cos, sin = angles.cos(), angles.sin()  # (T, d) each
-        mask = torch.ones(T, T, dtype=torch.bool).triu_(1)  # (T, T), True above the diagonal
-        scale = 1.0 / math.sqrt(d)
-        attentions, queries, keys = [], [], []
+        masks = {w: causal_mask(T, x.device, w) for w in set(self.extra["windows"])}  # (T, T) each
+        last = self.dims.n_layers - 1
         for n, layer in enumerate(self.layers):
             h = self.rms_norm(x, layer["attn_norm"])  # (T, hidden)
-            q = F.linear(h, layer["wq"]).view(T, H, d).transpose(0, 1)  # (H, T, d)
-            k = F.linear(h, layer["wk"]).view(T, Hkv, d).transpose(0, 1)  # (Hkv, T, d)
+            q = F.linear(h, layer["wq"], layer.get("bq")).view(T, H, d).transpose(0, 1)  # (H, T, d)
+            k = F.linear(h, layer["wk"], layer.get("bk")).view(T, Hkv, d).transpose(0, 1)  # (Hkv, T, d)
+            v = F.linear(h, layer["wv"], layer.get("bv")).view(T, Hkv, d).transpose(0, 1)  # (Hkv, T, d)
             q = q * cos + rotate_half(q) * sin  # (H, T, d)
             k = k * cos + rotate_half(k) * sin  # (Hkv, T, d)
-            k = k.repeat_interleave(group, dim=0)  # (H, T, d): query head h reads kv head h // group
-            att = (q @ k.transpose(-2, -1)) * scale  # (H, T, T)
-            att = F.softmax(att.masked_fill(mask, float("-inf")), dim=-1)  # (H, T, T)
-            attentions.append(att)
-            queries.append(q)
-            keys.append(k)
-            if n == self.n_layers - 1:
+            mask = masks[self.extra["windows"][n]]
+            context = self.attend(trace, n, q, k, v, mask, context=residuals or n < last)
+            if context is None:
                 break  # the last layer's output feeds nothing we show
-            v = F.linear(h, layer["wv"]).view(T, Hkv, d).transpose(0, 1)  # (Hkv, T, d)
-            v = v.repeat_interleave(group, dim=0)  # (H, T, d)
-            context = (att @ v).transpose(0, 1).reshape(T, H * d)  # (T, hidden)
-            x = x + F.linear(context, layer["wo"])  # (T, hidden)
+            x = x + F.linear(context, layer["wo"], layer.get("bo"))  # (T, hidden)
             h = self.rms_norm(x, layer["ffn_norm"])  # (T, hidden)
-            gated = F.silu(F.linear(h, layer["gate"])) * F.linear(h, layer["up"])  # (T, ffn)
-            x = x + F.linear(gated, layer["down"])  # (T, hidden)
-        return (
-            embeddings,
-            torch.stack(attentions),  # (L, H, T, T)
-            torch.stack(queries),  # (L, H, T, d)
-            torch.stack(keys),  # (L, H, T, d)
-        )
+            gated = self.act(F.linear(h, layer["gate"], layer.get("bgate"))) * F.linear(h, layer["up"],
+                                                                                       layer.get("bup"))  # (T, ffn)
+            x = x + F.linear(gated, layer["down"], layer.get("bdown"))  # (T, hidden)
+            if trace.residuals is not None:
+                trace.residuals[n + 1].copy_(x)
+        return trace
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        if not self.facts.can_generate:
+            raise ValueError(f"{self.facts.title} has no language-model head (lm_head.weight) and does not tie "
+                             "one to its embeddings")
+        h = self.rms_norm(hidden.to(self.device), self.w["norm"])  # (…, hidden)
+        return F.linear(h, self.w.get("lm_head", self.w["embed"])).cpu()  # (…, vocab)
+
+
+class Mistral(Llama):
+    """Mistral: Llama with a sliding attention window on every layer (when the config sets one)."""
+
+    architecture = "mistral"
+
+    @classmethod
+    def windows(cls, config: dict[str, Any], n_layers: int, where: str) -> list[int | None]:
+        window = config.get("sliding_window")
+        if window is None:
+            return [None] * n_layers
+        return [get_int(config, where, "sliding_window")] * n_layers
+
+
+class Qwen2(Llama):
+    """Qwen2: Llama with q/k/v biases; layers marked "sliding_attention" use a sliding window."""
+
+    architecture = "qwen2"
+    qkv_bias_always = True
+
+    @classmethod
+    def windows(cls, config: dict[str, Any], n_layers: int, where: str) -> list[int | None]:
+        # transformers' Qwen2Config drops sliding_window unless use_sliding_window is set.
+        if not config.get("use_sliding_window"):
+            return [None] * n_layers
+        window = get_int(config, where, "sliding_window")
+        types = config.get("layer_types")
+        if isinstance(types, list) and len(types) == n_layers:
+            return [window if t == "sliding_attention" else None for t in types]
+        start = get_int(config, where, "max_window_layers", default=n_layers, minimum=0)
+        return [window if i >= start else None for i in range(n_layers)]

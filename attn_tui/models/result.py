@@ -1,0 +1,235 @@
+"""One run of a model, frozen: its facts, tokens and every layer's tensors, read through attn_tui.result.Result.
+
+The stages a result does not store (scores, scaled, context) are one head's small product, made when a
+view asks for that head. Standard library at import; torch comes with the tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+_STAGES = frozenset(("query", "key", "value", "scores", "scaled", "weights", "context"))
+"""Every per-head stage; a model has no random W matrices to show."""
+
+
+# ── what a model is, and what one run returns ────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, eq=False)
+class ModelFacts:
+    """What is known about a loaded model: its identity, its shape, and the longest prompt it takes."""
+
+    name: str
+    """"minilm", "smollm2", or the path as given to load()."""
+    title: str
+    """Human name: "SmolLM2-135M-Instruct (Q4_1)", a GGUF's general.name, or the folder's name."""
+    architecture: str
+    """The code that runs it: "bert", "roberta", "distilbert", "gpt2", "llama", "mistral", "qwen2"."""
+    model_type: str
+    """As the file declares it (config.json's model_type or GGUF's general.architecture)."""
+    path: str
+    """Resolved path of the folder or file."""
+    n_layers: int
+    n_heads: int
+    """Query heads per layer."""
+    n_kv_heads: int
+    """Key/value heads per layer (fewer than n_heads with grouped-query attention)."""
+    head_dim: int
+    hidden: int
+    """Width of the residual stream."""
+    vocab_size: int
+    dtype: str
+    """How the weights are stored: "float32", "bfloat16", "Q4_K", "mixed: Q4_K, Q6_K"… (computed in float32)."""
+    causal: bool
+    """Whether a token attends only to itself and earlier tokens."""
+    max_tokens: int
+    """Longest accepted prompt, in tokens, special tokens included."""
+    limit_reason: str
+    """Why max_tokens is what it is, for the PromptTooLong message."""
+    can_generate: bool
+    """Whether the model has an LM head (decoders): `Model.logits` works."""
+    device: str = "cpu"
+    """Where the forward pass runs; results always come back on the CPU."""
+
+
+@dataclass(frozen=True, eq=False)
+class ModelResult:
+    """One prompt through one model: its tokens and every layer's attention, as detached float32 CPU tensors."""
+
+    model: str
+    """facts.name."""
+    prompt: str
+    """The text as given."""
+    tokens: tuple[str, ...]
+    """Readable token strings. WordPiece as is ("[CLS]", "##s"); byte-level and SentencePiece tokens with a
+    space shown as "▁", newline "↵", tab "⇥", and bytes that are not whole characters as "<0xF0>"."""
+    token_ids: tuple[int, ...]
+    """Vocabulary ids, exactly as the model's own tokenizer gives them."""
+    special: tuple[bool, ...]
+    """Tokens the UI may hide as attention sinks: [CLS]/[SEP]/<s>/BOS and other special tokens, and a
+    decoder's first token."""
+    offsets: tuple[tuple[int, int] | None, ...]
+    """Each token's (start, end) character span in the prompt; None for tokens the tokenizer added."""
+    embeddings: torch.Tensor
+    """(T, hidden) the input of layer 0 (encoders: after the embedding LayerNorm)."""
+    attentions: torch.Tensor
+    """(L, H, T, T) softmax weights; row i is query token i; causal models have zeros above the diagonal."""
+    queries: torch.Tensor
+    """(L, H, T, head_dim) the per-head queries actually dotted (after RoPE where there is RoPE)."""
+    keys: torch.Tensor
+    """(L, H, T, head_dim) the keys actually dotted, one per query head (kv heads repeated for GQA)."""
+    values: torch.Tensor
+    """(L, H, T, head_dim) the values, one per query head (repeated for GQA)."""
+    value_norms: torch.Tensor
+    """(L, H, T) ‖v_j^h W_O^h‖: head h's value of token j through its slice of the output projection."""
+    scale: float
+    """The factor q·k is multiplied by before the softmax: 1/√head_dim."""
+    causal: bool
+    """Whether keys after the query are masked."""
+    facts: ModelFacts
+    """The model that made it."""
+
+    @property
+    def n_layers(self) -> int:
+        return self.attentions.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.attentions.shape[1]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def head_dim(self) -> int:
+        return self.queries.shape[-1]
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.facts.n_kv_heads
+
+    # -- attn_tui.result.Result: what every view reads ------------------------------------------
+
+    @property
+    def source(self) -> str:
+        return self.model
+
+    @property
+    def vocab(self) -> Mapping[str, int]:
+        """The prompt's own tokens → their ids, in id order (a model's vocabulary has tens of thousands)."""
+        pairs = {token: i for token, i in zip(self.tokens, self.token_ids, strict=True)}
+        return dict(sorted(pairs.items(), key=lambda item: item[1]))
+
+    @property
+    def vocab_gaps(self) -> bool:
+        return False
+
+    @property
+    def temperature(self) -> float:
+        return 1.0
+
+    @property
+    def divisor(self) -> float:
+        return 1.0 / self.scale
+
+    @property
+    def stages(self) -> frozenset[str]:
+        return _STAGES
+
+    def stage_width(self, stage: str) -> int:
+        return int((self.values if stage in ("value", "context") else self.queries).shape[-1])
+
+    def stage_tensor(self, stage: str, layer: int, head: int) -> torch.Tensor:
+        """One head's stored tensor, or the product that makes it: scores = q kᵀ, scaled, context = A v."""
+        if stage not in self.stages:
+            raise KeyError(f"{self.model} results have no stage {stage!r}")
+        if stage == "query":
+            return self.queries[layer, head]  # (T, d)
+        if stage == "key":
+            return self.keys[layer, head]  # (T, d)
+        if stage == "weights":
+            return self.attentions[layer, head]  # (T, T)
+        if stage == "value":
+            return self.values[layer, head]  # (T, d)
+        if stage == "context":
+            return self.attentions[layer, head] @ self.values[layer, head]  # (T, d)
+        scores = self.queries[layer, head] @ self.keys[layer, head].T  # (T, T)
+        if stage == "scores":
+            return scores
+        scaled = scores * self.scale  # (T, T)
+        if self.causal and scaled.shape[0] > 1:
+            import torch
+
+            mask = torch.ones(scaled.shape, dtype=torch.bool).triu_(1)  # (T, T), True above the diagonal
+            scaled = scaled.masked_fill(mask, float("-inf"))
+        return scaled
+
+    def all_weights(self) -> torch.Tensor:
+        return self.attentions
+
+    @property
+    def file_prefix(self) -> str:
+        return f"attn-{self.model}"
+
+    def json_items(self) -> Iterator[tuple[str, Any]]:
+        """The `attn-tui --json --model …` object: model, tokens, token_ids, attentions [layers][heads][T][T]."""
+        yield "model", self.model
+        yield "tokens", list(self.tokens)
+        yield "token_ids", list(self.token_ids)
+        yield "attentions", self.attentions
+
+    def npz_arrays(self) -> dict[str, np.ndarray]:
+        """model, tokens, token_ids, attentions (layers, heads, T, T), and the tensors they came from."""
+        import numpy as np
+
+        arrays: dict[str, np.ndarray] = {
+            "model": np.array(self.model),
+            "prompt": np.array(self.prompt, dtype=np.str_),
+            "tokens": np.array(list(self.tokens), dtype=np.str_),
+            "token_ids": np.asarray(list(self.token_ids), dtype=np.int64),
+            "special": np.asarray(list(self.special), dtype=bool),
+            "scale": np.array(self.scale),
+            "causal": np.array(self.causal),
+            "config": np.array(json.dumps({"model": self.model, "prompt": self.prompt}, ensure_ascii=False)),
+        }
+        for name in ("attentions", "embeddings", "queries", "keys", "values"):
+            tensor = getattr(self, name, None)
+            if tensor is not None:
+                arrays[name] = tensor.detach().cpu().numpy().copy()
+        return arrays
+
+    def summary(self) -> str:
+        return (f"T={self.n_tokens} tokens · {self.n_layers} layers × {self.n_heads} heads · "
+                f"{'causal' if self.causal else 'bidirectional'}")
+
+
+class Tokens(NamedTuple):
+    """A prompt as the model's tokenizer splits it (a tuple: `ids, tokens, special, offsets`)."""
+
+    ids: tuple[int, ...]
+    tokens: tuple[str, ...]
+    special: tuple[bool, ...]
+    offsets: tuple[tuple[int, int] | None, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Everything one forward pass keeps (see ModelResult for shapes); `residuals` only when asked for."""
+
+    embeddings: torch.Tensor
+    attentions: torch.Tensor
+    queries: torch.Tensor
+    keys: torch.Tensor
+    values: torch.Tensor
+    value_norms: torch.Tensor
+    residuals: torch.Tensor | None = None
+    """(L + 1, T, hidden): the residual stream entering layer 0, then after each layer (before any final
+    norm). `Model.logits(residuals[-1])` gives the next-token logits; earlier rows give the logit lens."""
