@@ -3,7 +3,7 @@
 Times every head statistic at once (`head_stats`, issue 15's target: ≤ 50 ms for SmolLM2's 30 × 9
 heads at 256 tokens), with and without a comparison prompt, and MiniLM's shape at its 512-token
 limit; then rollout, value-weighted attention and the word merge at the same shapes. torch runs on
-2 threads, as on the 2-core machine the target is set for. Prints the median and the 90th percentile
+2 threads (`--threads`), as on the 2-core machine the target is set for. Prints the median and the 90th percentile
 of N samples (default 30), in ms, after one warm-up call.
 """
 
@@ -13,6 +13,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 TARGET_MS = 50.0
@@ -51,38 +52,42 @@ def measure(fn: Callable[[], object], samples: int) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(0.9 * len(times)))]
 
 
-def cases(samples: int) -> list[tuple[str, float, float]]:
+def cases(samples: int, threads: int = 2) -> list[tuple[str, float, float]]:
     """(what, median ms, p90 ms) for each measured call."""
     import torch
 
     from attn_tui.analysis import head_stats, merge_words, rollout, value_weighted
 
-    torch.set_num_threads(2)
-    rows = []
+    torch.set_num_threads(threads)
+    rows: list[tuple[str, float, float]] = []
     for layers, heads, tokens, causal, name in ((30, 9, 256, True, "SmolLM2"), (6, 12, 512, False, "MiniLM")):
         a = weights(layers, heads, tokens, causal=causal)
         b = weights(layers, heads, tokens, causal=causal, seed=1)
         ids = token_ids(tokens)
         shape = f"{layers}×{heads}×{tokens}"
-        rows.append((f"head_stats {shape} ({name})", *measure(lambda: head_stats(a, ids), samples)))
-        rows.append((f"head_stats {shape}, compare=B", *measure(lambda: head_stats(a, ids, compare=b), samples)))
         same = [7] * tokens  # every query repeats: the masks' worst case
-        rows.append((f"head_stats {shape}, one token repeated", *measure(lambda: head_stats(a, same), samples)))
-        rows.append((f"rollout {shape}", *measure(lambda: rollout(a), samples)))
         norms = torch.rand(layers, heads, tokens)
-        rows.append((f"value_weighted {shape}", *measure(lambda: value_weighted(a, norms), samples)))
         groups = [list(range(i, min(tokens, i + 2))) for i in range(0, tokens, 2)]  # two tokens a word
-        rows.append((f"merge_words {shape}", *measure(lambda: merge_words(a, groups), samples)))
+        calls = (
+            (f"head_stats {shape} ({name})", partial(head_stats, a, ids)),
+            (f"head_stats {shape}, compare=B", partial(head_stats, a, ids, compare=b)),
+            (f"head_stats {shape}, one token repeated", partial(head_stats, a, same)),
+            (f"rollout {shape}", partial(rollout, a)),
+            (f"value_weighted {shape}", partial(value_weighted, a, norms)),
+            (f"merge_words {shape}, 2 tokens a word", partial(merge_words, a, groups)),
+        )
+        rows.extend((what, *measure(fn, samples)) for what, fn in calls)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=30, help="timed calls per case (default 30)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the target's)")
     args = parser.parse_args(argv)
-    rows = cases(args.samples)
+    rows = cases(args.samples, args.threads)
     width = max(len(what) for what, _, _ in rows)
-    print(f"{'what':<{width}}  median ms  p90 ms")
+    print(f"{'what':<{width}}  median ms  p90 ms   ({args.threads} torch threads, {args.samples} samples)")
     for what, median, p90 in rows:
         print(f"{what:<{width}}  {median:9.1f}  {p90:6.1f}")
     smol = rows[0]

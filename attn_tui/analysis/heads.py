@@ -49,14 +49,14 @@ CHUNK_ELEMENTS = 1 << 20
 """Weights reduced per pass (4 MB of float32): a chunk of heads stays in cache through its passes."""
 
 
-def duplicate_mask(token_ids: Sequence[int]) -> np.ndarray:
+def duplicate_mask(token_ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """(T, T) bool: [i, j] is True where j < i and token[j] = token[i] (the cells `duplicate` sums)."""
     ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
     same = ids[:, None] == ids[None, :]  # (T, T)
     return np.tril(same, k=-1)
 
 
-def induction_mask(token_ids: Sequence[int]) -> np.ndarray:
+def induction_mask(token_ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """(T, T) bool: [i, j] is True where 1 ≤ j ≤ i and token[j−1] = token[i] (the cells `induction` sums).
 
     Key j is the token that followed an earlier occurrence of the query's token: the one an induction
