@@ -297,6 +297,20 @@ def test_delta_matches_the_loops(case, data):
                     assert by_map[layer, head, i, j] == weights[layer][head][i][j] - b[layer][head][i][j]
 
 
+@PROPS
+@given(attention(), st.sampled_from([0.0, 1.0]))
+def test_gathered_and_multiplied_masks_agree(case, gather_max):
+    """Both ways of summing the duplicate / induction cells: all gathered, or all multiplied by masks."""
+    weights, ids, _ = case
+    saved = heads_module.GATHER_MAX
+    heads_module.GATHER_MAX = gather_max if gather_max else -1.0  # −1: even no masked cell is gathered
+    try:
+        stats = head_stats(np.array(weights), ids)
+    finally:
+        heads_module.GATHER_MAX = saved
+    assert_matches_reference(stats, weights, ids, 1e-12)
+
+
 def test_chunk_boundaries_do_not_matter(monkeypatch):
     g = torch.Generator().manual_seed(3)
     a = torch.rand(5, 3, 7, 7, generator=g, dtype=torch.float64).tril()
@@ -305,10 +319,12 @@ def test_chunk_boundaries_do_not_matter(monkeypatch):
     ids = [1, 2, 1, 1, 2, 3, 1]
     whole = head_stats(a, ids, compare=b)
     for per_chunk in (1, 2, 4, 14):  # 15 heads: uneven last chunks
-        monkeypatch.setattr(heads_module, "CHUNK_ELEMENTS", per_chunk * 49)
-        split = head_stats(a, ids, compare=b)
-        for column in whole.columns:
-            assert np.allclose(split[column], whole[column], rtol=0, atol=1e-14), (per_chunk, column)
+        for gather_max in (-1.0, 1.0):  # the masks multiplied in the chunk loop, or gathered
+            monkeypatch.setattr(heads_module, "CHUNK_ELEMENTS", per_chunk * 49)
+            monkeypatch.setattr(heads_module, "GATHER_MAX", gather_max)
+            split = head_stats(a, ids, compare=b)
+            for column in whole.columns:
+                assert np.allclose(split[column], whole[column], rtol=0, atol=1e-14), (per_chunk, column)
     assert_matches_reference(whole, a.tolist(), ids, 1e-12)
 
 
