@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -646,7 +648,9 @@ def test_numpy_in_numpy_out_torch_in_torch_out():
 def test_import_is_light():
     code = ("import sys, attn_tui.analysis; "
             "print(sorted(m for m in ('torch', 'textual', 'rich') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    root = str(Path(__file__).resolve().parent.parent)  # this checkout's attn_tui, not an installed one
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.strip() == "[]"
 
 
