@@ -60,7 +60,10 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     yield ("Show the command line", "the attn-tui command that reopens this state (copied)",
            _app_action(explorer, "show_command"))
     yield "Zoom: numbers / colour blocks", "toggle the grid's cell size", explorer.action_toggle_compact
-    yield "Reset to the notebook", "restore every default setting and the prompt", explorer.action_reset
+    yield "Reset to the notebook", "restore every default setting; the prompt stays", explorer.action_reset
+    yield "Reset everything, the prompt too", "the notebook's settings and prompt", explorer.action_reset_all
+    if explorer._undo is not None:
+        yield "Undo the reset", "put back the settings, prompt and view before the reset", explorer.action_undo_reset
     yield "Focus the prompt", "edit the text", explorer.action_focus_prompt
     yield "Focus the grid", "move the cursor over the cells", explorer.action_focus_grid
     yield "Help", "every key and pane", _app_action(explorer, "help")

@@ -212,9 +212,36 @@ async def test_reset_from_the_prompt_with_ctrl_r_and_action_name():
     app = AttnApp(prompt="x y")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await app.run_action("reset")
+        await app.run_action("screen.reset_all")
         await settle(pilot)
         assert app.result.token_ids == (0, 3, 2, 4, 5, 7, 9, 2, 8, 7)
+
+
+async def test_reset_keeps_the_prompt_and_undo_brings_everything_back():
+    """Issue 13 (10), issue 12 (8): reset restores the settings, not the typed prompt, and `u` undoes it."""
+    app = AttnApp(prompt="my own words here", heads=2, d_k=8, d_v=6, causal=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "8")
+        box = app.query_one("#d-model", Input)
+        box.value = "7x"  # a field left invalid is restored as typed, too
+        await settle_stale(pilot)
+        await pilot.press("escape", "r")
+        await settle(pilot)
+        assert app.result.config == AttentionConfig(prompt="my own words here")
+        assert app.query_one("#prompt", Input).value == "my own words here"
+        assert app.stage == "weights" and not app.errors
+        await pilot.press("u")
+        await settle_stale(pilot)
+        assert app.query_one("#d-model", Input).value == "7x" and app.stale
+        assert app.query_one("#heads", Input).value == "2" and app.query_one("#causal", Checkbox).value
+        assert app.stage == "scaled"
+        box.value = "3"
+        await settle(pilot)
+        assert app.result.config == AttentionConfig(prompt="my own words here", heads=2, d_k=8, d_v=6, causal=True)
+        await pilot.press("escape", "u")  # nothing left to undo: the key does nothing
+        await pilot.pause()
+        assert app.result.config.heads == 2
 
 
 async def test_help_opens_and_closes():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -16,6 +16,7 @@ from attn_tui.widgets.model_view import ModelOverview
 if TYPE_CHECKING:
     from attn_tui.config import AttentionConfig
     from attn_tui.result import Result
+    from attn_tui.session import Session
 
 
 class ExplorerActions(Screen[None]):
@@ -38,6 +39,11 @@ class ExplorerActions(Screen[None]):
     stale: reactive[bool] = reactive(False, init=False)
     """The shown result is not the one the current settings describe."""
 
+    session: Session
+    """The fields, their errors and the requests (ExplorerScreen makes it)."""
+    _undo: tuple[dict[str, Any], str, str, int, int] | None = None
+    """What the last reset replaced: (field texts, source, stage, layer, head); None once undone."""
+
     def request(self) -> bool:
         """Ask for the result the fields describe (ExplorerScreen validates and submits)."""
         raise NotImplementedError
@@ -46,10 +52,16 @@ class ExplorerActions(Screen[None]):
         """Put `config` into the fields without a request each (ExplorerScreen knows the fields)."""
         raise NotImplementedError
 
+    def _show_texts(self, texts: dict[str, Any]) -> None:
+        """Put field texts, valid or not, into the fields without a request each."""
+        raise NotImplementedError
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what does not apply to the shown result: absent stages, layers of one, heads of one."""
         result = self.result
         settings = source_spec(self.source).settings
+        if action == "undo_reset":
+            return self._undo is not None
         if action == "cycle_layer":
             return result is not None and result.n_layers > 1
         if action == "toggle_special":
@@ -128,15 +140,40 @@ class ExplorerActions(Screen[None]):
         grid = self.query_one("#attention-grid", MatrixView)
         grid.compact = not grid._compact_now
 
-    def action_reset(self) -> None:
-        """Restore the notebook's defaults (every setting and the prompt) and recompute."""
+    def _reset(self, *, prompt: bool) -> None:
+        """Restore the notebook's settings (and its prompt, if asked); remember what was there for undo."""
         from attn_tui.config import DEFAULTS
 
-        self._sync_widgets(DEFAULTS)
+        self._undo = (dict(self.session.texts), self.source, self.stage, self.model_layer, self.head)
+        kept = str(self.session.texts["prompt"])
+        self._sync_widgets(DEFAULTS if prompt else DEFAULTS.replace(prompt=kept))
         self.source = "toy"  # the notebook is the toy pipeline; a real model is a setting too
         self.stage = DEFAULT_STAGE
         self.head = 0
         self.overview = False
         self.query_one("#attention-grid", MatrixView).compact = None
         self.request()
-        self.notify("Reset to the notebook's defaults.", timeout=2)
+        what = "Settings and prompt" if prompt else "Settings (not the prompt)"
+        self.notify(f"{what} reset to the notebook's. u undoes it.", timeout=4, markup=False)
+        self.refresh_bindings()
+
+    def action_reset(self) -> None:
+        """Restore the notebook's settings; the prompt stays as typed."""
+        self._reset(prompt=False)
+
+    def action_reset_all(self) -> None:
+        """Restore the notebook's settings and its prompt."""
+        self._reset(prompt=True)
+
+    def action_undo_reset(self) -> None:
+        """Put back what the last reset replaced: every field as it was typed, the source and the view."""
+        if self._undo is None:
+            return
+        texts, source, stage, layer, head = self._undo
+        self._undo = None
+        self._show_texts(texts)
+        self.source = source
+        self.stage, self.model_layer, self.head = stage, layer, head
+        self.request()
+        self.notify("Reset undone.", timeout=2, markup=False)
+        self.refresh_bindings()

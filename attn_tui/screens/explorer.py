@@ -13,11 +13,11 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
+from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
 from attn_tui.compat import FrameHold
 from attn_tui.compute import ComputeService, Outcome, View
-from attn_tui.config import field_text
 from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
 from attn_tui.screens.actions import ExplorerActions
 from attn_tui.screens.presenter import Presenter, ViewState
@@ -82,6 +82,7 @@ class ExplorerScreen(ExplorerActions):
         Binding("m", "cycle_source", "Model", show=False),
         Binding("e", "app.export", "Export"),
         Binding("r", "reset", "Reset", show=False),
+        Binding("u", "undo_reset", "Undo reset"),
     ]
 
     def __init__(self, config: AttentionConfig, source: str = "toy") -> None:
@@ -97,6 +98,7 @@ class ExplorerScreen(ExplorerActions):
         self._syncing = False
         self.service = ComputeService(self._deliver)
         self.presenter: Presenter | None = None
+        self._focus_before_too_small: Widget | None = None
         self._hold: FrameHold | None = None
 
     # -- layout ---------------------------------------------------------------------------------
@@ -160,8 +162,15 @@ class ExplorerScreen(ExplorerActions):
         if too_small:  # short lines: they must read at 30 columns and less
             self.query_one("#too-small", Static).update(
                 f"Terminal too small: {width} × {height}.\nattn-tui needs {MIN_WIDTH} × {MIN_HEIGHT}.\nctrl+q quits.")
+        if too_small and not self.has_class("-too-small"):
+            # The panes are about to be hidden, and with them the focused field: remember it, so that
+            # focus comes back there (not to the grid, where the next `r` typed would reset everything).
+            self._focus_before_too_small = self.focused
         self.set_class(too_small, "-too-small")
         self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+        if not too_small and self._focus_before_too_small is not None:
+            widget, self._focus_before_too_small = self._focus_before_too_small, None
+            self.call_after_refresh(widget.focus)
 
     def view_state(self) -> ViewState:
         return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
@@ -171,16 +180,20 @@ class ExplorerScreen(ExplorerActions):
 
     def _sync_widgets(self, config: AttentionConfig) -> None:
         """Put `config` into the prompt and settings widgets (without triggering a request each)."""
+        self.session.load(config)
+        self._show_texts(self.session.texts)
+
+    def _show_texts(self, texts: dict[str, Any]) -> None:
+        """Put field texts (valid or not) into the widgets, and into the session, without a request each."""
         self._syncing = True
         try:
             with self.prevent(Checkbox.Changed, Select.Changed):  # the inputs: see _syncing
-                self.query_one("#prompt", Input).value = config.prompt
                 for field, wid in FIELD_IDS.items():
-                    if field not in ("prompt", "causal", "vocab_mode"):
-                        self.query_one(f"#{wid}", Input).value = field_text(field, getattr(config, field))
-                self.query_one("#causal", Checkbox).value = config.causal
-                self.query_one("#vocab-mode", Select).value = config.vocab_mode
-            self.session.load(config)
+                    if field not in ("causal", "vocab_mode"):
+                        self.query_one(f"#{wid}", Input).value = str(texts[field])
+                self.query_one("#causal", Checkbox).value = bool(texts["causal"])
+                self.query_one("#vocab-mode", Select).value = texts["vocab_mode"]
+            self.session.texts = dict(texts)
         finally:
             self._syncing = False
 
