@@ -6,8 +6,8 @@
     python -m benchmarks.pty_bytes --app-root ../other-checkout   # measure another tree's attn_tui
     python -m benchmarks --bytes                        # the table, as a section of the benchmarks
 
-`python -m attn_tui` runs on a pty at 120 × 40 (TERM=xterm-256color, COLORTERM unset, as ssh
-passes it by default), its own Linux driver writing real escape codes. The harness reads every
+`python -m attn_tui` runs on a pty at 120 × 40 (TERM=xterm-256color, COLORTERM=truecolor; see
+COLORTERM below), its own Linux driver writing real escape codes. The harness reads every
 byte the app writes. An action is: send the key's bytes, wait for the first byte, count everything
 written until the app has been silent for `--quiet` seconds (0.4 by default) and the status line
 no longer says "computing". `--calibrate` (quiet 1.5 s) shows the longest silence seen *inside*
@@ -72,6 +72,11 @@ STAGE_PRESSES = 10
 TIMEOUT_S = 120.0
 APP_ROOT = ROOT
 """Where `attn_tui` is imported from in the app's process (--app-root: measure another checkout)."""
+COLORTERM = "truecolor"
+"""What the app's COLORTERM says: truecolor (24-bit SGR, 38;2;r;g;b) as most terminals set it and
+Debian's and Ubuntu's ssh forward it (SendEnv/AcceptEnv COLORTERM); issue 17's table was taken so
+(its first screens, 123 and 132 KB, are this harness's 123 and 131). `--colorterm none`: unset,
+and Rich then sends 256-colour codes (38;5;n) for TERM=xterm-256color, about a quarter fewer bytes."""
 
 KEYS = {
     "letter": b"a", "backspace": b"\x7f", "escape": b"\x1b", "right": b"\x1b[C", "left": b"\x1b[D",
@@ -115,7 +120,7 @@ class PtyApp:
     """`python -m attn_tui ARGS` on a pty; every byte it writes is kept, with the time it was read."""
 
     def __init__(self, args: list[str], size: tuple[int, int] = SIZE, env: dict[str, str] | None = None,
-                 sync: bool = True, colorterm: str | None = None) -> None:
+                 sync: bool = True, colorterm: str | None = COLORTERM) -> None:
         import pty
 
         self.size = size
@@ -441,7 +446,7 @@ class Launch:
     """Each frame: bytes, whether it drew the whole screen, when (s after the spawn)."""
 
 
-def launch(args: list[str], sync: bool = True, colorterm: str | None = None,
+def launch(args: list[str], sync: bool = True, colorterm: str | None = COLORTERM,
            quiet: float = LAUNCH_QUIET_S) -> tuple[PtyApp, Launch]:
     """Start the app; return it quiet with its result on screen, and the start-up's figures."""
     app = PtyApp(args, sync=sync, colorterm=colorterm)
@@ -483,9 +488,13 @@ def check_launch_screen(app: PtyApp, words: int) -> list[str]:
 
 
 def run_session(words: int, actions: list[str], repeats: int, quiet: float = QUIET_S, sync: bool = True,
-                colorterm: str | None = None, keep_screens: bool = False, full: bool = True,
+                colorterm: str | None = COLORTERM, keep_screens: bool = False, full: bool = True,
                 check_stale: bool = False) -> dict:
-    """One launch at `words`; then each action `repeats` times, and full repaints of the grid state."""
+    """One launch at `words`; each action `repeats` times; then full repaints of the state they start from.
+
+    The full repaints come last: after a resize away and back the token-ids pane can be a row
+    taller than at start-up, which would shift every pane below it for the actions measured next.
+    `check_stale` resizes after each action's samples (see `stale_cells`), with the same caveat."""
     app, start = launch(prompt_args(words), sync=sync, colorterm=colorterm)
     out: dict = {"words": words, "launch": vars(start), "actions": {}, "problems": check_launch_screen(app, words),
                  "stale_cells": {}}
@@ -497,9 +506,6 @@ def run_session(words: int, actions: list[str], repeats: int, quiet: float = QUI
             if action.grid and not focus_grid:
                 settle(app, KEYS["escape"], quiet)
                 focus_grid = True
-                if full:
-                    samples["full"] = [full_repaint(app, quiet, keep_screens) for _ in range(repeats)]
-                    out["full_check"] = check_full_frame(app, samples["full"][-1])
             runs = []
             for _ in range(STAGE_PRESSES if name == "stage" else repeats):
                 runs.append(measure(app, lambda k=action.key: app.send(k), quiet, keep_screens))
@@ -507,7 +513,7 @@ def run_session(words: int, actions: list[str], repeats: int, quiet: float = QUI
             samples[name] = runs
             if check_stale:
                 out["stale_cells"][name] = stale_cells(app, quiet)
-        if full and not focus_grid:  # no grid action: the full repaint of the prompt's state
+        if full:  # the state the last action started from; last, as a resize can change the layout
             samples["full"] = [full_repaint(app, quiet, keep_screens) for _ in range(repeats)]
             out["full_check"] = check_full_frame(app, samples["full"][-1])
         idle = measure(app, time.monotonic, 1.0, expect=False)  # anything written with no input, for 1 s
@@ -1021,7 +1027,8 @@ def print_analysis(results: list[dict], out=sys.stdout) -> None:
     out.flush()
 
 
-def run(sizes: list[int], repeats: int, quiet: float = QUIET_S, sync: bool = True, colorterm: str | None = None,
+def run(sizes: list[int], repeats: int, quiet: float = QUIET_S, sync: bool = True,
+        colorterm: str | None = COLORTERM,
         analyse_frames: bool = False, typing_only: tuple[int, ...] = (512,), check_stale: bool = False,
         log=sys.stderr) -> list[dict]:
     results = []
@@ -1043,7 +1050,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8, help="samples per action (medians)")
     parser.add_argument("--quiet", type=float, default=QUIET_S, help="silence (s) that ends an action")
     parser.add_argument("--no-sync", action="store_true", help="leave the synchronized-output query unanswered")
-    parser.add_argument("--colorterm", default=None, help="COLORTERM for the app (e.g. truecolor); default unset")
+    parser.add_argument("--colorterm", default=COLORTERM,
+                        help=f"COLORTERM for the app (default {COLORTERM}; none: unset, 256 colours)")
     parser.add_argument("--analyse", action="store_true", help="where the bytes go, per action and region")
     parser.add_argument("--stale-check", action="store_true",
                         help="after each action's samples, compare the screen with a resize's full repaint")
@@ -1053,6 +1061,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     parser.add_argument("--app-root", metavar="DIR", help="import attn_tui from DIR (another checkout) in the app")
     args = parser.parse_args(argv)
+    if args.colorterm.lower() in ("", "none", "-"):
+        args.colorterm = None
     global APP_ROOT
     if args.app_root:
         APP_ROOT = Path(args.app_root).resolve()
