@@ -73,10 +73,10 @@ TIMEOUT_S = 120.0
 APP_ROOT = ROOT
 """Where `attn_tui` is imported from in the app's process (--app-root: measure another checkout)."""
 COLORTERM = "truecolor"
-"""What the app's COLORTERM says: truecolor (24-bit SGR, 38;2;r;g;b) as most terminals set it and
-Debian's and Ubuntu's ssh forward it (SendEnv/AcceptEnv COLORTERM); issue 17's table was taken so
-(its first screens, 123 and 132 KB, are this harness's 123 and 131). `--colorterm none`: unset,
-and Rich then sends 256-colour codes (38;5;n) for TERM=xterm-256color, about a quarter fewer bytes."""
+"""What the app's COLORTERM says: truecolor (24-bit SGR, 38;2;r;g;b), as local terminals set it and
+as issue 17's table was taken (its first screens, 123 and 132 KB, are this harness's 123 and 131).
+Plain ssh does not forward COLORTERM (Debian 12's ssh_config sends LANG LC_* only), and Rich then
+sends 256-colour codes (38;5;n) for TERM=xterm-256color, a quarter fewer bytes: `--colorterm none`."""
 
 KEYS = {
     "letter": b"a", "backspace": b"\x7f", "escape": b"\x1b", "right": b"\x1b[C", "left": b"\x1b[D",
@@ -1051,7 +1051,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=QUIET_S, help="silence (s) that ends an action")
     parser.add_argument("--no-sync", action="store_true", help="leave the synchronized-output query unanswered")
     parser.add_argument("--colorterm", default=COLORTERM,
-                        help=f"COLORTERM for the app (default {COLORTERM}; none: unset, 256 colours)")
+                        help=f"COLORTERM for the app (default {COLORTERM}; none: unset, 256 colours, "
+                             "what plain ssh gives)")
     parser.add_argument("--analyse", action="store_true", help="where the bytes go, per action and region")
     parser.add_argument("--stale-check", action="store_true",
                         help="after each action's samples, compare the screen with a resize's full repaint")
