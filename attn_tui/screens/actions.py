@@ -8,12 +8,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Select
 
-from attn_tui.sources import SOURCE_NAMES, source_spec
+from attn_tui.sources import is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
 
 if TYPE_CHECKING:
+    from attn_tui.compute import ComputeService
     from attn_tui.config import AttentionConfig
     from attn_tui.result import Result
     from attn_tui.session import Session
@@ -41,6 +42,8 @@ class ExplorerActions(Screen[None]):
 
     session: Session
     """The fields, their errors and the requests (ExplorerScreen makes it)."""
+    service: ComputeService
+    """The compute thread (ExplorerScreen makes it)."""
     _undo: tuple[dict[str, Any], str, str, int, int] | None = None
     """What the last reset replaced: (field texts, source, stage, layer, head); None once undone."""
 
@@ -114,11 +117,27 @@ class ExplorerActions(Screen[None]):
         self.hide_special = not self.hide_special
 
     def action_set_source(self, name: str) -> None:
-        if name in SOURCE_NAMES:
+        if name in source_names() or is_checkpoint_path(name):
             self.source = name
 
     def action_cycle_source(self) -> None:
-        self.source = SOURCE_NAMES[(SOURCE_NAMES.index(self.source) + 1) % len(SOURCE_NAMES)]
+        names = source_names()
+        self.source = names[(names.index(self.source) + 1) % len(names)] if self.source in names else names[0]
+
+    def action_open_model(self) -> None:
+        """Ask for a checkpoint's path (a Hugging Face folder or a .gguf file) and show it."""
+        from attn_tui.screens.open_model import OpenModelScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.action_set_source(path)
+
+        self.app.push_screen(OpenModelScreen(), chosen)
+
+    def action_cancel_loading(self) -> None:
+        """Stop loading a model (the toy comes back)."""
+        self.service.cancel_loading()
+        self.source = "toy"
 
     def action_toggle_overview(self) -> None:
         self.overview = not self.overview

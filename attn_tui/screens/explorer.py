@@ -22,7 +22,7 @@ from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
 from attn_tui.screens.actions import ExplorerActions
 from attn_tui.screens.presenter import Presenter, ViewState
 from attn_tui.session import Session
-from attn_tui.sources import SOURCE_NAMES, source_spec
+from attn_tui.sources import SOURCE_NAMES, is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGES, Matrix
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
@@ -57,6 +57,12 @@ PANE_TITLES = {
 }
 
 
+def loading_text(label: str, fraction: float) -> str:
+    """`loading SmolLM2… ██████░░░░░░ 45% · m or the palette cancels`: what the panes say while a model loads."""
+    done = round(fraction * 12)
+    return f"{label} {'█' * done}{'░' * (12 - done)} {fraction:.0%} · m or the palette's Cancel loading stops it"
+
+
 class ExplorerScreen(ExplorerActions):
     """Prompt and settings in, every stage of self-attention on screen, recomputed on every edit."""
 
@@ -85,18 +91,19 @@ class ExplorerScreen(ExplorerActions):
         Binding("u", "undo_reset", "Undo reset"),
     ]
 
-    def __init__(self, config: AttentionConfig, source: str = "toy") -> None:
+    def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu") -> None:
         super().__init__()
         self.start_config = config
         """The state the explorer opened with (flags or keyword arguments)."""
-        self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES else "toy")
+        self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES or is_checkpoint_path(source)
+                          else "toy")
         self.session = Session.start(config, self.source)
         self.results: dict[str, Result] = {}
         """The latest result of each source, so switching back shows it at once."""
         self._prepared: tuple[Result, View, Matrix | None] | None = None
         """(result, view, matrix) from the worker: the grid's next matrix, already made."""
         self._syncing = False
-        self.service = ComputeService(self._deliver)
+        self.service = ComputeService(self._deliver, device)
         self.presenter: Presenter | None = None
         self._focus_before_too_small: Widget | None = None
         self._hold: FrameHold | None = None
@@ -238,7 +245,7 @@ class ExplorerScreen(ExplorerActions):
     @on(Select.Changed, "#model")
     def _source_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
-        if isinstance(value, str) and value in SOURCE_NAMES and value != self.source:
+        if isinstance(value, str) and value in source_names() and value != self.source:
             self.source = value
 
     def request(self) -> bool:
@@ -297,12 +304,18 @@ class ExplorerScreen(ExplorerActions):
         self._release_frame()
         if outcome.field == "model":
             self.notify(outcome.message, title="Model unavailable", severity="error", timeout=8, markup=False)
+            if self.result is None and self.presenter is not None:
+                # Nothing of this source to show: every pane says why, not "loading…" for ever.
+                self.presenter.waiting(f"✗ {outcome.message}")
 
     @on(SourceLoading)
     def _source_loading(self, event: SourceLoading) -> None:
-        if event.outcome.source == self.source:
-            self.session.note = f"{event.outcome.label} {event.outcome.fraction:.0%}"
+        outcome = event.outcome
+        if outcome.source == self.source:
+            self.session.note = f"{outcome.label} {outcome.fraction:.0%}"
             self._render_status()
+            if self.result is None and self.presenter is not None:
+                self.presenter.waiting(loading_text(outcome.label, outcome.fraction))
 
     def watch_result(self) -> None:
         result = self.result
@@ -321,7 +334,10 @@ class ExplorerScreen(ExplorerActions):
             return
         result, view = self.result, self.view_state()
         if result is None:
-            self.presenter.waiting(f"loading {self.source}…" if self.source != "toy" else "computing…")
+            self.presenter.waiting(loading_text(f"loading {source_spec(self.source).title}…", 0.0)
+                                   if self.source != "toy" else "computing…")
+            self.presenter.set_title("#stage-box", "Stage")
+            self.presenter.set_title("#embeddings-box", "Embeddings")
         else:
             prepared = self._prepared
             matrix = prepared[2] if prepared is not None and prepared[0] is result and prepared[1] == View(
@@ -390,6 +406,11 @@ class ExplorerScreen(ExplorerActions):
         select = self.query_one("#model", Select)
         if select.value != self.source:
             with self.prevent(Select.Changed):
+                names = source_names()
+                if self.source not in names:
+                    names = (*names, self.source)
+                select.set_options([(source_spec(name).title if name not in SOURCE_NAMES else name, name)
+                                    for name in names])
                 select.value = self.source
 
     def redraw(self) -> None:
