@@ -63,7 +63,7 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     yield "Export…", "choose a format and a folder", _app_action(explorer, "export")
     yield ("Show the command line", "the attn-tui command that reopens this state (copied)",
            _app_action(explorer, "show_command"))
-    yield "Zoom: numbers / colour blocks", "toggle the grid's cell size", explorer.action_toggle_compact
+    yield "Zoom: auto / numbers / colour blocks", "how the grid draws its cells (z)", explorer.action_cycle_zoom
     yield "Reset to the notebook", "restore every default setting; the prompt stays", explorer.action_reset
     yield "Reset everything, the prompt too", "the notebook's settings and prompt", explorer.action_reset_all
     if explorer._undo is not None:

@@ -31,6 +31,7 @@ from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
 from attn_tui.widgets.safe_input import SafeInput
 from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel
+from attn_tui.widgets.side_tabs import SIDE_NAMES, SideTabs
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 MIN_WIDTH, MIN_HEIGHT = 40, 12
 """Below this the screen shows a 'terminal too small' notice instead of its panes."""
 WIDE_WIDTH, WIDE_HEIGHT = 110, 32
-"""From this size up every pane is on screen at once; below, the panes stack and scroll."""
+"""From this size up every pane is on screen at once; below, the grid and one side pane (`t` chooses)."""
+TIGHT_WIDTH = 72
+"""Below this width the side pane takes the grid's place, and a one-line inspector sits under the grid."""
 FRAME_HOLD = 0.016
 """The longest an edit's echo waits for the edit's result, so that both show in one frame (s)."""
 HOLD_IF_FASTER = 0.008
@@ -81,14 +84,16 @@ class ExplorerScreen(ExplorerActions):
         Binding("o", "toggle_overview", "Overview"),
         Binding("c", "toggle_causal", "Causal"),
         Binding("v", "toggle_vocab_mode", "Vocab mode", show=False),
-        Binding("z", "toggle_compact", "Zoom", show=False),
+        Binding("z", "cycle_zoom", "Zoom", show=False),
         Binding("comma", "cycle_layer(-1)", "Layer −", show=False),
         Binding("full_stop", "cycle_layer(1)", "Layer", key_display=", ."),
-        Binding("x", "toggle_special", "Hide special"),
+        Binding("x", "toggle_special", "Specials"),
         Binding("m", "cycle_source", "Model", show=False),
         Binding("e", "app.export", "Export"),
         Binding("r", "reset", "Reset", show=False),
         Binding("u", "undo_reset", "Undo reset"),
+        Binding("t", "cycle_side(1)", "Pane", show=False),
+        Binding("T", "cycle_side(-1)", "Previous pane", show=False),
     ]
 
     def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu") -> None:
@@ -115,6 +120,7 @@ class ExplorerScreen(ExplorerActions):
         with Vertical(id="prompt-box"):
             yield SafeInput(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
                             placeholder="type a prompt: words separated by spaces")
+        yield SideTabs(id="side-tabs")
         with Container(id="main"):
             with Vertical(id="center"):
                 with Vertical(id="tokens-box", classes="pane"):
@@ -124,6 +130,7 @@ class ExplorerScreen(ExplorerActions):
                     yield MatrixView(id="attention-grid")
                     yield HeadsOverview(id="heads-overview")
                     yield ModelOverview(id="model-view")
+                    yield Static("", id="inspector-line", markup=False)
                     yield Legend(id="legend")
             with Vertical(id="right"):
                 with Vertical(id="embeddings-box", classes="pane"):
@@ -150,6 +157,7 @@ class ExplorerScreen(ExplorerActions):
         prompt.focus()
         self._sync_widgets(self.start_config)
         self._apply_source()
+        self.watch_side(self.side)
         self.update_layout(self.app.size)
         self.presenter.show_stage_bar(None, self.view_state())
         self._render_status()
@@ -175,6 +183,9 @@ class ExplorerScreen(ExplorerActions):
             self._focus_before_too_small = self.focused
         self.set_class(too_small, "-too-small")
         self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+        self.set_class(width < TIGHT_WIDTH, "-tight")
+        if width < TIGHT_WIDTH and self.result is not None and self.presenter is not None:
+            self.presenter.show_inspector(self.result, self.view_state())  # fill the one-line inspector
         if not too_small and self._focus_before_too_small is not None:
             widget, self._focus_before_too_small = self._focus_before_too_small, None
             self.call_after_refresh(widget.focus)
@@ -424,9 +435,27 @@ class ExplorerScreen(ExplorerActions):
         if self.result is not None and self.presenter is not None:
             self.presenter.show_inspector(self.result, self.view_state())
 
+    def watch_side(self, side: str) -> None:
+        for name in SIDE_NAMES:
+            self.set_class(name == side, f"-side-{name}")
+        self.query_one(SideTabs).show(side)
+
+    @on(SideTabs.Chosen)
+    def _side_chosen(self, event: SideTabs.Chosen) -> None:
+        self.side = event.side
+
     @on(ModelOverview.HeadChosen)
     def _head_chosen(self, event: ModelOverview.HeadChosen) -> None:
         self.model_layer, self.head = event.layer, event.head
+        self.overview = False
+        self.action_focus_grid()
+
+    @on(HeadsOverview.Stepped)
+    def _head_stepped(self, event: HeadsOverview.Stepped) -> None:
+        self.action_cycle_head(event.step)
+
+    @on(HeadsOverview.Chosen)
+    def _heads_chosen(self, event: HeadsOverview.Chosen) -> None:
         self.overview = False
         self.action_focus_grid()
 

@@ -18,12 +18,30 @@ from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.legend import Legend
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
+from attn_tui.widgets.settings import SettingsPanel
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
     from attn_tui.result import Result
+
+
+def facts_lines(result: Result) -> list[str]:
+    """A real model's facts for the settings pane (the toy's settings are its facts: nothing more)."""
+    facts = getattr(result, "facts", None)
+    if facts is None:
+        return []
+    groups = f" ({facts.n_kv_heads} key/value)" if facts.n_kv_heads != facts.n_heads else ""
+    return [
+        facts.title,
+        f"{facts.architecture} · {'causal' if facts.causal else 'bidirectional'}",
+        f"{facts.n_layers} layers × {facts.n_heads} heads{groups}",
+        f"hidden {facts.hidden} · head {facts.head_dim} · vocab {facts.vocab_size:,}",
+        f"weights {facts.dtype} · on {facts.device}",
+        f"at most {facts.max_tokens:,} tokens",
+        facts.path,
+    ]
 
 
 @dataclass(frozen=True)
@@ -52,9 +70,12 @@ class Presenter:
         self.heads = screen.query_one("#heads-overview", HeadsOverview)
         self.walls = screen.query_one("#model-view", ModelOverview)
         self.stage_bar = screen.query_one("#stage-bar", Static)
+        self.inspector_line = screen.query_one("#inspector-line", Static)
+        self.settings = screen.query_one(SettingsPanel)
 
     def waiting(self, message: str) -> None:
         """No result to show yet: every pane says `message`."""
+        self.settings.show_facts([])
         self.token_ids.show((), (), message)
         self.vocab.show({}, message)
         self.embeddings.set_matrix(None, message=message)
@@ -65,6 +86,7 @@ class Presenter:
         """Every pane, from scratch."""
         self.token_ids.show(result.tokens, result.token_ids)
         self.vocab.show(result.vocab, gaps=result.vocab_gaps)
+        self.settings.show_facts(facts_lines(result))
         self.show_embeddings(result, view)
         self.show_stage(result, view, prepared)
         self.show_stage_bar(result, view)
@@ -80,7 +102,7 @@ class Presenter:
                                           hide_special=view.hide_special)
         self.set_title("#stage-box", matrix.title)
         self.grid.set_matrix(matrix, dark=view.dark)
-        self.legend.show(matrix, dark=view.dark)
+        self.legend.show(matrix, dark=view.dark, note=f"z {self.grid.zoom_text}")
         if view.overview:
             if result.n_layers == 1:
                 self.heads.show(result.all_weights()[0].numpy(), view.head, dark=view.dark)
@@ -111,7 +133,7 @@ class Presenter:
 
     def show_inspector(self, result: Result, view: ViewState) -> None:
         """The inspector explains the cell under the grid's cursor; the query token lights up elsewhere."""
-        from attn_tui.explain import explain
+        from attn_tui.explain import explain, explain_line
 
         matrix = self.grid.matrix
         if matrix is None:
@@ -121,6 +143,9 @@ class Presenter:
         col = min(col, matrix.shape[1] - 1)
         self.inspector.show(explain(result, view.stage, view.head, row, col, layer=view.layer,
                                     kept=matrix.rows_index))
+        if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal
+            line = explain_line(result, view.stage, view.head, row, col, layer=view.layer, kept=matrix.rows_index)
+            self.inspector_line.update(line)
         query = matrix.token_at(row) if matrix.rows_are_tokens else None
         self.token_ids.set_highlight(query)
         if self.embeddings.set_highlight(query) and query is not None:
