@@ -27,7 +27,10 @@ from attn_tui.models.base import (
     ARCHITECTURES,
     ATTENTION_BUDGET,
     Architecture,
+    CannotGenerate,
     CheckpointError,
+    GenerationCancelled,
+    GenerationTooLong,
     LoadCancelled,
     ModelUnavailable,
     Progress,
@@ -37,12 +40,17 @@ from attn_tui.models.base import (
     token_cap,
 )
 from attn_tui.models.model import Model
-from attn_tui.models.result import ModelFacts, ModelResult, Tokens, Trace
+from attn_tui.models.result import Generation, Guess, ModelFacts, ModelResult, Predictions, Tokens, Trace
 
 __all__ = [
     "ARCHITECTURES",
     "ATTENTION_BUDGET",
     "Architecture",
+    "CannotGenerate",
+    "Generation",
+    "GenerationCancelled",
+    "GenerationTooLong",
+    "Guess",
     "INSTALL_LINE",
     "MODEL_NAMES",
     "MODEL_SPECS",
@@ -53,6 +61,7 @@ __all__ = [
     "ModelResult",
     "ModelSpec",
     "ModelUnavailable",
+    "Predictions",
     "Progress",
     "PromptTooLong",
     "Tokens",
