@@ -104,6 +104,8 @@ class TextTokenizer:
                             if added.special and added.content != unk and not _is_byte_token(added.content)}
         """Ids of special added tokens ([CLS], <|im_start|>…) wherever they appear; the unknown token and
         byte-fallback tokens (<0xE2>, which some files list as added tokens) are text, not sinks."""
+        self.added_ids = frozenset(tokenizer.get_added_tokens_decoder())
+        """Ids of every added token, special or not ([PAD], [UNK], <|endoftext|>…): none of them is ordinary text."""
 
     def token_to_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
