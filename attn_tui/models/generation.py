@@ -247,11 +247,11 @@ def predictions(model: Model, source: ModelResult | Sequence[int], position: int
         raise ValueError(f"k is {k!r}: between 1 and the vocabulary's {vocab} tokens")
     stored = getattr(source, "residuals", None)
     residuals = stored if stored is not None else residual_stream(model, ids)
-    column = residuals[:, position] if lens else residuals[-1:, position]  # (rows, hidden)
     with torch.inference_mode():
-        logits = model.logits(column).float()  # (rows, vocab)
-        probs = torch.softmax(logits, dim=-1)  # (rows, vocab)
-    final_probs, final_logits = probs[-1], logits[-1]
+        # The last layer's row on its own, whether the lens is on or not, so that toggling the lens never
+        # changes the top tokens' numbers (a product of many rows may round differently from one).
+        final_logits = model.logits(residuals[-1:, position]).float()[0]  # (vocab,)
+        final_probs = torch.softmax(final_logits, dim=-1)  # (vocab,)
     top = _guesses(model, final_probs, final_logits, k)
     actual = None
     if position + 1 < len(ids):
@@ -261,7 +261,9 @@ def predictions(model: Model, source: ModelResult | Sequence[int], position: int
                        int((final_probs > p).sum()) + 1)
     if not lens:
         return Predictions(position, top, actual)
-    rows = tuple(_guesses(model, probs[r], logits[r], k) for r in range(probs.shape[0]))
+    with torch.inference_mode():
+        logits = model.logits(residuals[:-1, position]).float()  # (L, vocab): the embeddings, layers 1 … L − 1
+        probs = torch.softmax(logits, dim=-1)  # (L, vocab)
+    rows = (*(_guesses(model, probs[r], logits[r], k) for r in range(probs.shape[0])), top)
     best = top[0].token_id
-    return Predictions(position, top, actual, rows, tuple(float(probs[r, best]) for r in range(probs.shape[0])))
-
+    return Predictions(position, top, actual, rows, (*(float(x) for x in probs[:, best]), top[0].probability))
