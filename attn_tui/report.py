@@ -14,7 +14,7 @@ W_O) or a model's (‖v_j^h W_O^h‖). No textual, no rich; torch is imported wh
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -250,9 +250,9 @@ def induction_test(source: AttentionConfig | Model, n: int = DEFAULT_N, seed: in
         if config.heads * (2 * n) ** 2 > MAX_ATTENTION_CELLS:
             raise Refused(flag, f"{2 * n} tokens × {config.heads} heads pass the toy's {MAX_ATTENTION_CELLS:,} "
                                 "attention cells")
-        ids = induction_sequence(n, config.vocab_size, seed=seed)
-        weights = toy_weights(config, ids)
-        return InductionTest(n, seed, tuple(ids), 0, induction_scores(weights, n),
+        sequence = induction_sequence(n, config.vocab_size, seed=seed)
+        weights = toy_weights(config, sequence)
+        return InductionTest(n, seed, tuple(sequence), 0, induction_scores(weights, n),
                              uniform_induction_score(n, causal=config.causal))
     import torch
 
@@ -407,26 +407,30 @@ class JSONObject:
     items: tuple[tuple[str, Any], ...]
 
 
-def write_json(items: Iterable[tuple[str, Any]], out: IO[str]) -> None:
-    """`serialize.write_json` (the same text for the same items), and JSONObject values written the same way."""
+def _dumps(value: Any) -> str:
+    """serialize.dumps (JSON text, escaped for terminals) of any JSON value, not only an object."""
     from attn_tui.serialize import dumps
 
+    write: Callable[[Any], str] = dumps
+    return write(value)
+
+
+def write_json(items: Iterable[tuple[str, Any]], out: IO[str]) -> None:
+    """`serialize.write_json` (the same text for the same items), and JSONObject values written the same way."""
     out.write("{")
     for n, (key, value) in enumerate(items):
-        out.write((", " if n else "") + dumps(key) + ": ")  # type: ignore[arg-type]  # dumps takes any JSON value
+        out.write((", " if n else "") + _dumps(key) + ": ")
         _write_value(value, out)
     out.write("}")
 
 
 def _write_value(value: Any, out: IO[str]) -> None:
-    from attn_tui.serialize import dumps
-
     if isinstance(value, JSONObject):
         write_json(value.items, out)
     elif hasattr(value, "tolist"):
         _write_tensor(_as_tensor(value), out)
     else:
-        out.write(dumps(value))  # type: ignore[arg-type]
+        out.write(_dumps(value))
 
 
 def _as_tensor(value: Any) -> torch.Tensor:

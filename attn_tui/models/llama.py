@@ -189,9 +189,10 @@ class Llama(Transformer):
         freqs = positions[:, None] * self.inv_freq[None, :]  # (T, d/2)
         angles = torch.cat((freqs, freqs), dim=-1)  # (T, d)
         cos, sin = angles.cos(), angles.sin()  # (T, d) each
-        masks = {w: causal_mask(T, x.device, w, start=start) for w in set(self.extra["windows"])}  # (T, end) each
+        masks: dict[int | None, torch.Tensor | None] = {
+            w: causal_mask(T, x.device, w, start=start) for w in set(self.extra["windows"])}  # (T, end) each
         if T == 1:  # one new token sees every key, unless a window hides the oldest
-            masks = {w: m if m.any() else None for w, m in masks.items()}
+            masks = {w: m if m is not None and m.any() else None for w, m in masks.items()}
         last = self.dims.n_layers - 1
         for n, layer in enumerate(self.layers):
             h = self.rms_norm(x, layer["attn_norm"])  # (T, hidden)
