@@ -254,8 +254,6 @@ def induction_test(source: AttentionConfig | Model, n: int = DEFAULT_N, seed: in
         weights = toy_weights(config, sequence)
         return InductionTest(n, seed, tuple(sequence), 0, induction_scores(weights, n),
                              uniform_induction_score(n, causal=config.causal))
-    import torch
-
     model = source
     tokenizer = model.tokenizer
     frame = model.tokenize("a")  # what the tokenizer adds around any text: [CLS] … [SEP], a BOS, nothing
@@ -274,8 +272,7 @@ def induction_test(source: AttentionConfig | Model, n: int = DEFAULT_N, seed: in
     except ValueError as error:
         raise Refused(flag, str(error)) from None
     ids = (*prefix, *half, *suffix)
-    with model._lock, torch.inference_mode():
-        trace = model.forward(torch.tensor(ids, dtype=torch.long))
+    trace = model.trace(ids)
     end = len(prefix) + 2 * n
     scores = induction_scores(trace.attentions[..., :end, :end], n, offset=len(prefix))
     uniform = (uniform_induction_score(n, offset=len(prefix)) if model.facts.causal else 1.0 / len(ids))

@@ -91,7 +91,11 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF reader draws its own progress bar
     import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
 
     import attn_tui.models as models
     from benchmarks.checkpoints import cell, make_folder

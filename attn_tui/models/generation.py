@@ -209,8 +209,7 @@ def residual_stream(model: Model, ids: Sequence[int]) -> torch.Tensor:
     cached = model._residuals.get(key)
     if cached is not None:
         return cached
-    with model._lock, torch.inference_mode():
-        trace = model.forward(torch.tensor(key, dtype=torch.long), residuals=True)
+    trace = model.trace(key, residuals=True)
     assert trace.residuals is not None
     model._residuals = {**dict(list(model._residuals.items())[-1:]), key: trace.residuals}
     return trace.residuals

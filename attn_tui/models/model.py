@@ -20,7 +20,8 @@ class Model:
     """A loaded model: tokenizer plus float32 weights. `run(prompt)` gives a ModelResult, cached per prompt.
 
     Subclasses (one per architecture) implement `forward(ids, residuals=False) -> Trace` and, for
-    decoders, `logits(hidden)`.
+    decoders, `logits(hidden)`, and `forward(ids, trace=, start=, cache=)` (a pass over the next
+    positions, attending to cached keys), on which `generate` and `predictions` are built.
     """
 
     cache_size: int = 4
@@ -55,6 +56,14 @@ class Model:
     def forward(self, ids: torch.Tensor, residuals: bool = False) -> Trace:
         """One pass over `ids` ((T,) long): every layer's attention, queries, keys, values."""
         raise NotImplementedError
+
+    def trace(self, ids: Sequence[int], residuals: bool = False) -> Trace:
+        """`forward` over token ids as the tokenizer gives them, one pass at a time (the model's lock), no autograd:
+        what a caller outside the model package uses (the induction test, the predictions)."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            return self.forward(torch.tensor(list(ids), dtype=torch.long), residuals=residuals)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(…, hidden) residual-stream vectors → (…, vocab) next-token logits (final norm, then the LM head)."""
