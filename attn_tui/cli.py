@@ -14,6 +14,7 @@ from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError,
 from attn_tui.sources import SOURCE_NAMES
 
 if TYPE_CHECKING:
+    from attn_tui.report import Extras
     from attn_tui.result import Result
 
 EXIT_USAGE = 2
@@ -88,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve the explorer to a web browser (needs the web extra)")
     modes.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default: 127.0.0.1)")
     modes.add_argument("--port", type=int, default=8000, help="--serve: port (default: 8000)")
+    extras = parser.add_argument_group("--json extras (each adds a key to the object)")
+    extras.add_argument("--head-stats", action="store_true",
+                        help="every layer × head's entropy, sink, self, previous, duplicate, induction, max")
+    extras.add_argument("--induction-test", metavar="N", nargs="?", const="50", default=None,
+                        help="N random tokens repeated twice; each head's induction score (default N: 50)")
+    extras.add_argument("--induction-seed", metavar="SEED", default=None,
+                        help="seed of the induction test's tokens (default: 0)")
+    extras.add_argument("--compare", metavar="TEXT", default=None,
+                        help="prompt B: its tokens and attentions, and Δ vs B in --head-stats")
+    extras.add_argument("--generate", metavar="N", nargs="?", const="8", default=None,
+                        help="generate N tokens greedily after the prompt (decoders; default N: 8)")
+    extras.add_argument("--value-weighted", action="store_true",
+                        help="α_ij · ‖f_h(x_j)‖: each weight times the size of its value through W_O")
+    extras.add_argument("--rollout", action="store_true", help="attention rollout after every layer")
+    extras.add_argument("--words", action="store_true", help="subword tokens merged into words")
     return parser
 
 
@@ -110,6 +126,41 @@ def config_from_args(args: argparse.Namespace) -> AttentionConfig:
     if problems:
         fail(f"{flag(problems[0].field)}: {problems[0]}")
     return config
+
+
+def _count(option: str, text: str, minimum: int, maximum: int) -> int:
+    """A whole number typed for `option` (spaces, a sign, `_` between digits as elsewhere), or exit 2."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        fail(f"{option}: {text!r} is not a whole number")
+    if not minimum <= value <= maximum:
+        fail(f"{option}: {value} is out of range: allowed {minimum:,} to {maximum:,}")
+    return value
+
+
+def extras_from_args(args: argparse.Namespace) -> Extras | None:
+    """What the `--json` extras ask for, or None if none is set; any without --json exits 2."""
+    given = [name for name in ("head_stats", "induction_test", "induction_seed", "compare", "generate",
+                               "value_weighted", "rollout", "words") if getattr(args, name) not in (None, False)]
+    if not given:
+        return None
+    if not args.json:
+        fail(f"{flag(given[0])}: only with --json (it adds a key to the JSON object)")
+    from attn_tui.report import Extras
+
+    return Extras(
+        head_stats=args.head_stats,
+        induction_test=None if args.induction_test is None else _count("--induction-test", args.induction_test,
+                                                                       1, 100_000),
+        induction_seed=0 if args.induction_seed is None else _count("--induction-seed", args.induction_seed,
+                                                                    -(2**63), 2**64 - 1),
+        compare=args.compare,
+        generate=None if args.generate is None else _count("--generate", args.generate, 1, 100_000),
+        value_weighted=args.value_weighted,
+        rollout=args.rollout,
+        words=args.words,
+    )
 
 
 def _write_json(result: Result) -> int:
@@ -152,10 +203,23 @@ def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result
         fail(str(error))
 
 
-def run_json(config: AttentionConfig, model: str = "toy", device: str = "cpu") -> int:
+def run_json(config: AttentionConfig, model: str = "toy", device: str = "cpu", extras: Extras | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
         fail("stdout is closed: nowhere to write the JSON")
-    return _write_json(_compute(config, model, device))
+    if extras is None or not extras.any():
+        return _write_json(_compute(config, model, device))
+    from attn_tui import report
+
+    # A generation makes its own result; anything else starts from the prompt's, refused as usual.
+    result = None if extras.generate is not None else _compute(config, model, device)
+    try:
+        built = report.build(config, model, extras, result)
+    except report.Refused as error:
+        fail(str(error))
+    report.write_json(built.json_items(), sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return 0
 
 
 def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
@@ -211,9 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = config_from_args(args)
+    extras = extras_from_args(args)
     try:
         if args.json:
-            return run_json(config, args.model, args.device)
+            return run_json(config, args.model, args.device, extras)
         if args.export:
             return run_export(config, args)
         if args.export_script:
