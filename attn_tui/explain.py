@@ -161,7 +161,8 @@ def _explain_attention(result: Result, stage: str, layer: int, h: int, i: int, j
     where = _where(result, layer, h)
     lines = [
         f"query {_word(result, i)}",
-        f"key   {_word(result, j)}" + (f"   {where}" if where else ""),
+        f"key   {_word(result, j)}",
+        *([where] if where else []),
         "",
         f"q_{i}·k_{j} = Σ of {d} products",
         f"  {_dot_terms(q, k)}",

@@ -159,11 +159,26 @@ async def _export_dialog(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def _narrow_settings(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "t", "t", "t")
+
+
+async def _tight_cell(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "down", "right", "right")
+
+
+async def _wide_cell(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "down", "down", "right")
+
+
 MODEL_PROMPT = "The cat sat on the mat because it was tired."
 
 SCENARIOS = [
     Scenario("default_120x40"),
     Scenario("default_80x24", size=(80, 24)),
+    Scenario("narrow_80x24_settings", size=(80, 24), setup=_narrow_settings),
+    Scenario("tight_60x20", size=(60, 20), setup=_tight_cell),
+    Scenario("wide_200x60", size=(200, 60), setup=_wide_cell),
     Scenario("small_40x12", size=(40, 12)),
     Scenario("too_small_30x10", size=(30, 10)),
     *(Scenario(f"stage_{name}", setup=_stage_setup(key)) for key, name in [

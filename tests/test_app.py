@@ -64,6 +64,14 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
             assert app.screen.command == "attn-tui"
         if scenario.name == "help":
             assert isinstance(app.screen, HelpScreen)
+        if scenario.name == "narrow_80x24_settings":
+            assert app.explorer.side == "settings" and app.query_one("#settings-box").display
+            assert not app.query_one("#inspector-box").region.area
+        if scenario.name == "tight_60x20":
+            assert app.screen.has_class("-tight") and "→" in str(app.query_one("#inspector-line").render())
+        if scenario.name == "wide_200x60":
+            assert app.query_one("#inspector-box").region.width > 40, "the inspector gets room"
+            assert app.query_one("#attention-grid", MatrixView)._spec == "w4", "weights with 4 decimals"
         if scenario.name == "too_small_30x10":
             assert app.screen.has_class("-too-small")
         if scenario.name == "no_color":

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from attn_tui.sources import is_checkpoint_path
 from attn_tui.stages import STAGES, Matrix, embedding_matrix, stage_matrix
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
@@ -40,7 +41,8 @@ def facts_lines(result: Result) -> list[str]:
         f"hidden {facts.hidden} · head {facts.head_dim} · vocab {facts.vocab_size:,}",
         f"weights {facts.dtype} · on {facts.device}",
         f"at most {facts.max_tokens:,} tokens",
-        facts.path,
+        # A checkpoint: its path as given; a bundled model: where it comes from (no machine's own path).
+        facts.name if is_checkpoint_path(facts.name) else "bundled with its pip package",
     ]
 
 
