@@ -143,7 +143,7 @@ def extras_from_args(args: argparse.Namespace) -> Extras | None:
     """What the `--json` extras ask for, or None if none is set; any without --json exits 2."""
     given = [name for name in ("head_stats", "induction_test", "induction_seed", "compare", "generate",
                                "value_weighted", "rollout", "words") if getattr(args, name) not in (None, False)]
-    if not given:
+    if not given or (not args.json and given == ["compare"]):  # prompt B opens the explorer comparing
         return None
     if not args.json:
         fail(f"{flag(given[0])}: only with --json (it adds a key to the JSON object)")
@@ -305,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             source_spec(args.model)  # a name or a path that could be a checkpoint: the app loads it
         except ValueError as error:
             fail(f"--model: {error}")
-        app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device)
+        app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device,
+                      compare=args.compare or "")
         app.run()
         return app.return_code or 0
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from attn_tui.export.formats import EXPORTS
 from attn_tui.sources import source_names, source_spec
 from attn_tui.stages import STAGES
+from attn_tui.widgets.head_table import HeadTable
 
 if TYPE_CHECKING:
     from attn_tui.screens.explorer import ExplorerScreen
@@ -39,6 +40,14 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
         yield "Toggle heads overview", "every head's weights side by side", explorer.action_toggle_overview
     for name in source_names():
         yield f"Model: {name}", source_spec(name).description, partial(explorer.action_set_source, name)
+    yield "Head table", "every layer × head with its statistics; sortable; enter opens a head (H)", \
+        explorer.action_toggle_table
+    if explorer.table:
+        yield ("Induction test", "repeat 50 random tokens: induction heads attend to what came after the "
+                                 "token's first occurrence", partial(explorer.post_message, HeadTable.InductionAsked()))
+    yield "Compare with prompt B…", "a second prompt: the grid shows A, B or A − B (b)", explorer.action_compare
+    if explorer.session.compare.strip():
+        yield "Stop comparing", "forget prompt B", explorer.action_stop_comparing
     yield ("Open model…", "a Hugging Face folder or a .gguf file from this disk (nothing in it is run)",
            explorer.action_open_model)
     if explorer.result is None and explorer.source != "toy":

@@ -34,6 +34,11 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
             real = app.result
             assert real is not None and real.model == scenario.model
             assert app.query_one("#attention-grid", MatrixView).matrix is not None
+            if "induction" in scenario.name:
+                table = app.query_one("#head-table")
+                assert app.explorer.table and table.sort == ("induction", True)
+                assert "induction: on 50 random tokens" in str(app.query_one("#stage-box").border_title)
+                return
             if "view" in scenario.name:
                 assert app.overview and app.query_one("#model-view").display
                 assert app.query_one("#model-view").selected == (1, 1)

@@ -11,6 +11,7 @@ from textual.widgets import Checkbox, Input, Select
 
 from attn_tui.sources import is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
+from attn_tui.widgets.head_table import HeadTable
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.legend import Legend
 from attn_tui.widgets.matrix import MatrixView
@@ -41,6 +42,10 @@ class ExplorerActions(Screen[None]):
     """Every head side by side instead of one head's grid."""
     hide_special: reactive[bool] = reactive(False, init=False)
     """Hide special/first tokens and renormalise the rows."""
+    ab: reactive[str] = reactive("A", init=False)
+    """With prompt B set, what the grid shows: `A`, `B` or `A−B` (`b` steps through them)."""
+    table: reactive[bool] = reactive(False, init=False)
+    """The head table (every layer × head, with statistics) instead of one head's grid."""
     side: reactive[str] = reactive("inspector", init=False)
     """In a narrow terminal, the pane beside the grid (inspector, tokens, embeddings, settings, vocab)."""
     stale: reactive[bool] = reactive(False, init=False)
@@ -107,6 +112,35 @@ class ExplorerActions(Screen[None]):
                 self.notify(reason[0].upper() + reason[1:], timeout=4, markup=False)
                 return
 
+    def action_compare(self) -> None:
+        """Open prompt B's field; once B is set, step the grid through A, B and A − B."""
+        box = self.query_one("#compare", Input)
+        if not self.has_class("-compare-open"):
+            self.add_class("-compare-open")
+            box.focus()
+            return
+        if not box.value.strip():
+            box.focus()
+            return
+        modes = ("A", "B", "A−B")
+        self.ab = modes[(modes.index(self.ab) + 1) % len(modes)]
+
+    def action_stop_comparing(self) -> None:
+        """Forget prompt B and hide its field."""
+        self.query_one("#compare", Input).value = ""
+        self.remove_class("-compare-open")
+        self.ab = "A"
+        self.action_focus_grid()
+
+    def action_toggle_table(self) -> None:
+        """The head table instead of the grid, and back; focus goes with it."""
+        self.table = not self.table
+        if self.table:
+            self.overview = False
+            self.query_one("#head-table", HeadTable).focus()
+        else:
+            self.action_focus_grid()
+
     def action_cycle_side(self, step: int) -> None:
         """The next pane beside the grid (narrow terminals)."""
         self.side = SIDE_NAMES[(SIDE_NAMES.index(self.side) + step) % len(SIDE_NAMES)]
@@ -170,6 +204,7 @@ class ExplorerActions(Screen[None]):
 
     def action_toggle_overview(self) -> None:
         """Every head side by side, and back; focus goes with what is shown (never lost to a hidden grid)."""
+        self.table = False
         self.overview = not self.overview
         if not self.overview:
             self.action_focus_grid()

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from attn_tui.sources import is_checkpoint_path
-from attn_tui.stages import STAGES, Matrix, embedding_matrix, stage_matrix
+from attn_tui.stages import STAGES, Matrix, compare_matrix, embedding_matrix, stage_matrix
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.legend import Legend
@@ -56,6 +56,8 @@ class ViewState:
     overview: bool
     hide_special: bool
     dark: bool
+    ab: str = "A"
+    """With prompt B set: the grid shows `A`, `B`, or `A−B`."""
 
 
 class Presenter:
@@ -84,6 +86,13 @@ class Presenter:
         self.grid.set_matrix(None, message=message)
         self.legend.show(None)
 
+    compare: Result | None = None
+    """Prompt B's result, when there is one (set by the screen with each result)."""
+
+    def shown_result(self, result: Result, view: ViewState) -> Result:
+        """The result the grid and the inspector show: prompt B's when the view is B."""
+        return self.compare if view.ab == "B" and self.compare is not None else result
+
     def show(self, result: Result, view: ViewState, prepared: Matrix | None = None) -> None:
         """Every pane, from scratch."""
         self.token_ids.show(result.tokens, result.token_ids)
@@ -100,6 +109,12 @@ class Presenter:
 
     def show_stage(self, result: Result, view: ViewState, prepared: Matrix | None = None) -> None:
         """The grid (the prepared matrix when it is for this view), its legend, the overview, the inspector."""
+        if self.compare is not None and view.ab != "A" and view.stage in self.compare.stages:
+            prepared = None
+            if view.ab == "B":
+                result = self.compare
+            else:
+                prepared = compare_matrix(result, self.compare, view.stage, view.head, layer=view.layer)
         matrix = prepared or stage_matrix(result, view.stage, view.head, layer=view.layer,
                                           hide_special=view.hide_special)
         self.set_title("#stage-box", matrix.title)
@@ -143,6 +158,11 @@ class Presenter:
         row, col = self.grid.cursor
         row = min(row, matrix.shape[0] - 1)
         col = min(col, matrix.shape[1] - 1)
+        result = self.shown_result(result, view)
+        if not matrix.rows_are_tokens and view.ab == "A−B":  # A and B side by side: no one cell to explain
+            self.inspector.show(["A and B side by side:", "their token counts differ,", "so no A − B.",
+                                 "", "b shows A, then B, alone."])
+            return
         self.inspector.show(explain(result, view.stage, view.head, row, col, layer=view.layer,
                                     kept=matrix.rows_index))
         if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal

@@ -102,6 +102,10 @@ class HeadTable(FrameStyle, ScrollView, can_focus=True):
     class InductionAsked(Message):
         """`i`: run the induction test and fill the induction column from it."""
 
+    @dataclass
+    class Sorted(Message):
+        """The rows were sorted again (the screen's title says how)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data: TableData | None = None
@@ -170,6 +174,11 @@ class HeadTable(FrameStyle, ScrollView, can_focus=True):
         if columns:
             index = columns.index(self.column) if self.column in columns else 0
             self.column = columns[(index + step) % len(columns)]
+            left = 12 + CELL * columns.index(self.column)  # keep the chosen column in view
+            width = self.scrollable_content_region.width
+            if left < self.scroll_x + 12 or left + CELL > self.scroll_x + width:
+                self.scroll_to(x=max(left + CELL - width, 0) if left + CELL > width else 0, animate=False,
+                               immediate=True)
             self.refresh()
 
     def action_sort(self) -> None:
@@ -177,6 +186,7 @@ class HeadTable(FrameStyle, ScrollView, can_focus=True):
         descending = not (self.sort is not None and self.sort[0] == self.column and self.sort[1])
         self.sort = (self.column, descending)
         self._reorder()
+        self.post_message(self.Sorted())
 
     def action_open(self) -> None:
         if self._order:
