@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import ipaddress
 import logging
 import os
@@ -30,10 +31,11 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from attn_tui.argv import command_flags
 from attn_tui.config import AttentionConfig
+from attn_tui.text import printable
 
 log = logging.getLogger("attn-tui.serve")
 
@@ -49,6 +51,9 @@ session measured 1.9 GiB (SmolLM2 at its 256-token limit, SECURITY.md); beyond t
 allocation fails and the app reports it or ends, the server lives on."""
 STOP_SECONDS = 10.0
 """How long an app has to exit after the server asks it to, before it is killed."""
+FORGET_SECONDS = 30.0
+"""How long after an app has ended its unfetched downloads are dropped (textual-serve's own wait for a
+chunk is 4 s)."""
 BUSY = "attn-tui: this server already runs {n} sessions, its limit; close one or try again later."
 
 
@@ -172,7 +177,8 @@ def app_command(config: AttentionConfig, model: str = "toy", memory_mib: int | N
     if memory_mib is None:
         argv = [sys.executable, "-m", "attn_tui", *command_flags(config, model)]
     else:
-        argv = [sys.executable, "-m", "attn_tui.serve", "--memory", str(memory_mib), "--", *command_flags(config, model)]
+        argv = [sys.executable, "-m", "attn_tui.serve", "--memory", str(memory_mib), "--",
+                *command_flags(config, model)]
     # textual-serve runs it with `sh -c`: `exec` makes the app the process it started (dash would
     # otherwise keep a shell in between, and killing that would leave the app running).
     return ("exec " if os.name == "posix" else "") + shlex.join(argv)
@@ -226,7 +232,7 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
     from textual_serve.app_service import AppService
     from textual_serve.server import Server
 
-    limits = limits or Limits()
+    bounds = limits or Limits()
     loopback_only = not allow_remote or bind_is_loopback(host)
 
     class AttnServer(Server):
@@ -251,11 +257,11 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
 
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
             """textual-serve's handler (1.1.3), with the session cap, clamped sizes and strict messages."""
-            websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=1 << 20)
-            if self.sessions >= limits.max_sessions:
+            websocket = web.WebSocketResponse(heartbeat=15)
+            if self.sessions >= bounds.max_sessions:
                 await websocket.prepare(request)
                 # Shown in the browser's terminal, then a "try again later" close.
-                await websocket.send_bytes(f"\r\n  {BUSY.format(n=limits.max_sessions)}\r\n".encode())
+                await websocket.send_bytes(f"\r\n  {BUSY.format(n=bounds.max_sessions)}\r\n".encode())
                 await websocket.close(code=1013, message=b"busy: too many sessions")
                 log.warning("refused a session: %d running, the limit", self.sessions)
                 return websocket
@@ -271,9 +277,11 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
             service: AppService | None = None
             try:
                 await websocket.prepare(request)
+                async def close() -> None:
+                    await websocket.close()
+
                 service = AppService(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-                                     close=websocket.close, download_manager=self.download_manager,
-                                     debug=self.debug)
+                                     close=close, download_manager=self.download_manager, debug=self.debug)
                 await service.start(width, height)
                 await _relay(websocket, service)
             except asyncio.CancelledError:
@@ -283,6 +291,9 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
             finally:
                 if service is not None:
                     await _stop(service)
+                    # Later, when any download under way has seen the app go and ended on its own.
+                    asyncio.get_running_loop().call_later(FORGET_SECONDS, _forget_downloads,
+                                                          self.download_manager, service)
 
     async def _relay(websocket: web.WebSocketResponse, service: Any) -> None:
         """The browser's messages to the app; anything malformed is dropped, not fatal."""
@@ -319,7 +330,7 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
                 raise web.HTTPForbidden(text="websocket refused: the page is from another site\n")
         return await handler(request)
 
-    command = app_command(config, model, limits.memory_mib)
+    command = app_command(config, model, bounds.memory_mib)
     return AttnServer(command, host=host, port=port, title="attn-tui", public_url=_url(host, port))
 
 
@@ -341,6 +352,18 @@ async def _stop(service: Any) -> None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+def _forget_downloads(manager: Any, service: Any) -> None:
+    """Drop the downloads an ended app offered and nobody fetched (textual-serve keeps them, and with
+    them the app's service and websocket, for the server's life).
+
+    Private: `DownloadManager._active_downloads` (textual-serve 1.1.3), key → Download(app_service, …).
+    """
+    downloads = getattr(manager, "_active_downloads", None)
+    if isinstance(downloads, dict):
+        for key in [k for k, d in downloads.items() if getattr(d, "app_service", None) is service]:
+            del downloads[key]
 
 
 def _url(host: str, port: int) -> str:
@@ -383,12 +406,38 @@ def serve(host: str, port: int, config: AttentionConfig, model: str = "toy", *, 
         raise ServeError("--serve needs textual-serve: pip install 'attn-tui[web]'") from None
     if not loopback:
         warn(remote_warning(host, port, limits))
+    stdout, sys.stdout = sys.stdout, _Shown(sys.stdout)
     try:
         server.serve()
     except OSError as error:
         # Port taken, address not on this machine, no permission for a low port.
         raise ServeError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    finally:
+        sys.stdout = stdout
     return 0
+
+
+class _Shown(io.TextIOBase):
+    """The server's stdout while it serves, with every control, C1 and bidi character made visible.
+
+    What it prints is not all the operator's: the access log quotes each request's User-Agent and
+    Referer, and textual-serve copies each app's stderr (a traceback can quote a visitor's prompt)
+    here. An escape sequence or U+202E in those is shown (`␛`, `⟨202e⟩`), never obeyed by the
+    operator's terminal. Not a terminal itself, so Rich writes no colours of its own.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        self.out.write("\n".join(printable(line) for line in text.split("\n")))
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return False
 
 
 if __name__ == "__main__":

@@ -460,6 +460,35 @@ async def test_a_websocket_from_another_site_is_refused_by_a_real_client(served)
     assert refused.value.status == 403
 
 
+@needs_web
+def test_a_visitors_text_in_the_servers_log_is_shown_not_obeyed(served):
+    """The access log quotes User-Agent and Referer: a C1 CSI (U+009B) or a bidi override there must
+    not reach the operator's terminal (issue 12's item 6, on the server's side)."""
+    request = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nReferer: a\u202eb\r\n"
+               "User-Agent: x\u009b2Jy\r\nConnection: close\r\n\r\n").encode()
+    assert raw_request(served.port, request)[0] == 200
+    deadline = time.monotonic() + 10
+    while "x⟨009b⟩2Jy" not in served.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = served.output()
+    assert "x⟨009b⟩2Jy" in log and "a⟨202e⟩b" in log
+    assert "\u009b" not in log and "\u202e" not in log and "\x1b" not in log
+
+
+def test_unfetched_downloads_of_an_ended_app_are_forgotten():
+    class Download:
+        def __init__(self, service: object) -> None:
+            self.app_service = service
+
+    class Manager:
+        def __init__(self) -> None:
+            self._active_downloads = {"a": Download("gone"), "b": Download("alive"), "c": Download("gone")}
+
+    manager = Manager()
+    serve_module._forget_downloads(manager, "gone")
+    assert list(manager._active_downloads) == ["b"]
+
+
 # -- issue 12, item 2: exports are downloads, never files on the server -----------------------
 
 
@@ -468,26 +497,26 @@ async def deliveries(served: Served, keys: list[str], count: int, seconds: float
     first `count` files the app delivers: [(file name, contents)]."""
     texts: list[object] = []
     out = []
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(served.url.replace("http", "ws") + "/ws?width=120&height=40",
-                                      headers={"Origin": served.url}) as ws:
-            # The inspector's arithmetic: the first result is on screen, so there is something to export.
-            screen = await collect(served, ws, (*SCREEN, b"softmax of row"), 90)
-            assert b"softmax of row" in screen, served.output()[-3000:]
-            for key in keys:
-                await ws.send_str(json.dumps(["stdin", key]))
-                await asyncio.sleep(0.4)  # a lone escape is a key only after a pause
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + seconds
-            while len(out) < count and loop.time() < deadline:
-                await collect(served, ws, (b"\x00never",), 1, texts)
-                while texts:
-                    kind, key = texts.pop(0)  # type: ignore[misc]
-                    assert kind == "deliver_file_start"
-                    async with session.get(f"{served.url}/download/{key}") as response:
-                        assert response.status == 200
-                        name = re.search(r'filename="?([^";]+)', response.headers["Content-Disposition"])
-                        out.append((name.group(1) if name else "", await response.read()))
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        served.url.replace("http", "ws") + "/ws?width=120&height=40", headers={"Origin": served.url}
+    ) as ws:
+        # The inspector's arithmetic: the first result is on screen, so there is something to export.
+        screen = await collect(served, ws, (*SCREEN, b"softmax of row"), 90)
+        assert b"softmax of row" in screen, served.output()[-3000:]
+        for key in keys:
+            await ws.send_str(json.dumps(["stdin", key]))
+            await asyncio.sleep(0.4)  # a lone escape is a key only after a pause
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while len(out) < count and loop.time() < deadline:
+            await collect(served, ws, (b"\x00never",), 1, texts)
+            while texts:
+                kind, key = texts.pop(0)  # type: ignore[misc]
+                assert kind == "deliver_file_start"
+                async with session.get(f"{served.url}/download/{key}") as response:
+                    assert response.status == 200
+                    name = re.search(r'filename="?([^";]+)', response.headers["Content-Disposition"])
+                    out.append((name.group(1) if name else "", await response.read()))
     return out
 
 
