@@ -43,12 +43,13 @@ MAX_WIDTH, MAX_HEIGHT = 500, 200
 """The largest terminal an app is given, in cells: a 4K screen at a 7-pixel font is about 550 × 155.
 A 100,000 × 20,000 resize once pushed one app past 3 GB."""
 DEFAULT_MAX_SESSIONS = 4
-"""Apps at once, by default: each is a Python process with torch, about 330 MB (SECURITY.md)."""
+"""Apps at once, by default: each is a Python process with torch, about 250 MB idle (SECURITY.md)."""
 MAX_SESSIONS_CEILING = 64
 DEFAULT_SESSION_MEMORY_MIB = 3072
-"""Each app's data (heap, stacks, tensors) is capped at this many MiB: the worst legitimate
-session measured 1.9 GiB (SmolLM2 at its 256-token limit, SECURITY.md); beyond the cap an
-allocation fails and the app reports it or ends, the server lives on."""
+"""Each app's data (heap, stacks, tensors) is capped at this many MiB. The largest legitimate
+sessions measured 1.5 GB (SmolLM2 at 250 tokens, its JSON export rendered for download) and 1.35 GB
+(the toy at 2,048 words × 8 heads with both models loaded); SECURITY.md has the table. Beyond the
+cap an allocation fails: the app says "could not compute" (or ends), the server lives on."""
 STOP_SECONDS = 10.0
 """How long an app has to exit after the server asks it to, before it is killed."""
 FORGET_SECONDS = 30.0
@@ -228,7 +229,7 @@ class Limits:
 def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy", *,
                 allow_remote: bool = False, limits: Limits | None = None) -> Any:
     """A textual-serve `Server` for the explorer (raises ImportError without textual-serve)."""
-    from aiohttp import WSMsgType, web
+    from aiohttp import web
     from textual_serve.app_service import AppService
     from textual_serve.server import Server
 
@@ -277,13 +278,14 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
             service: AppService | None = None
             try:
                 await websocket.prepare(request)
+
                 async def close() -> None:
                     await websocket.close()
 
                 service = AppService(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
                                      close=close, download_manager=self.download_manager, debug=self.debug)
                 await service.start(width, height)
-                await _relay(websocket, service)
+                await relay(websocket, service)
             except asyncio.CancelledError:
                 await websocket.close()
             except Exception as error:
@@ -295,33 +297,14 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
                     asyncio.get_running_loop().call_later(FORGET_SECONDS, _forget_downloads,
                                                           self.download_manager, service)
 
-    async def _relay(websocket: web.WebSocketResponse, service: Any) -> None:
-        """The browser's messages to the app; anything malformed is dropped, not fatal."""
-        actions: dict[str, Callable[[Any], Awaitable[object]]] = {
-            "stdin": lambda data: service.send_bytes(data.encode("utf-8", "replace"))
-            if isinstance(data, str) else _nothing(),
-            "resize": lambda data: service.set_terminal_size(*clamp_size(data.get("width"), data.get("height")))
-            if isinstance(data, dict) else _nothing(),
-            "ping": lambda data: websocket.send_json(["pong", data]),
-            "blur": lambda data: service.blur(),
-            "focus": lambda data: service.focus(),
-        }
-        async for message in websocket:
-            if message.type != WSMsgType.TEXT:
-                continue
-            try:
-                envelope = message.json()
-            except ValueError:
-                continue
-            if isinstance(envelope, list) and len(envelope) == 2 and envelope[0] in actions:
-                await actions[envelope[0]](envelope[1])
-
     @web.middleware
     async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if not host_allowed(request.headers.get("Host"), loopback_only=loopback_only):
-            # A page on another site that re-points its own name at 127.0.0.1 (DNS rebinding).
-            raise web.HTTPForbidden(text="attn-tui serves this address to loopback names only "
-                                         "(http://127.0.0.1:PORT, http://localhost:PORT)\n")
+            # On loopback: a page on another site that re-points its own name at 127.0.0.1 (DNS
+            # rebinding). Anywhere: a Host that is not a host name and port.
+            raise web.HTTPForbidden(text=(
+                "attn-tui answers on loopback names only: http://127.0.0.1:PORT/, http://localhost:PORT/\n"
+                if loopback_only else "attn-tui needs a Host header naming a host (and a port)\n"))
         if request.path == "/ws":
             origin = request.headers.get("Origin")
             # Browsers always send an Origin with a websocket; a program that sends none is not a
@@ -332,6 +315,34 @@ def make_server(host: str, port: int, config: AttentionConfig, model: str = "toy
 
     command = app_command(config, model, bounds.memory_mib)
     return AttnServer(command, host=host, port=port, title="attn-tui", public_url=_url(host, port))
+
+
+async def relay(websocket: Any, service: Any) -> None:
+    """The browser's messages (`["stdin", text]`, `["resize", {width, height}]`, `["ping", x]`,
+    `["focus"]`, `["blur"]`) to the app, sizes clamped; anything else or malformed is dropped, where
+    textual-serve's own loop would end the session on it."""
+    from aiohttp import WSMsgType
+
+    actions: dict[str, Callable[[Any], Awaitable[object]]] = {
+        "stdin": lambda data: service.send_bytes(data.encode("utf-8", "replace")) if isinstance(data, str)
+        else _nothing(),
+        "resize": lambda data: service.set_terminal_size(*clamp_size(data.get("width"), data.get("height")))
+        if isinstance(data, dict) else _nothing(),
+        "ping": lambda data: websocket.send_json(["pong", data]),
+        "blur": lambda data: service.blur(),
+        "focus": lambda data: service.focus(),
+    }
+    async for message in websocket:
+        if message.type != WSMsgType.TEXT:
+            continue
+        try:
+            envelope = message.json()
+        except ValueError:
+            continue
+        if isinstance(envelope, list) and 1 <= len(envelope) <= 2 and isinstance(envelope[0], str):
+            action = actions.get(envelope[0])
+            if action is not None:
+                await action(envelope[1] if len(envelope) == 2 else None)
 
 
 async def _nothing() -> None:
@@ -375,13 +386,19 @@ def _url(host: str, port: int) -> str:
 
 
 def remote_warning(host: str, port: int, limits: Limits) -> str:
-    """What `--allow-remote` prints on stderr before serving."""
-    user = os.environ.get("USER") or os.environ.get("USERNAME") or "this user"
-    return (f"warning: --allow-remote: serving on {host or 'every address'} port {port} with NO authentication: "
-            f"anyone who can reach this port gets an attn-tui app running on this machine as {user} "
-            f"(up to {limits.max_sessions} at once, each using up to {limits.memory_mib or 'unbounded'} MiB) "
-            "and can keep the others out. Exports are browser downloads; nothing is written here. "
-            "Serve only on a network you trust.\n")
+    """What `--allow-remote` prints on stderr before serving: what anyone who reaches the port gets."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "this server's user"
+    memory = f"each up to {limits.memory_mib} MiB" if limits.memory_mib else "their memory not capped"
+    return (f"warning: --allow-remote: serving on {host or 'every address'} port {port} over plain HTTP with NO "
+            f"authentication: anyone who can reach this port gets an attn-tui app running on this machine as "
+            f"{user} (up to {limits.max_sessions} at once, {memory}) and can take every session, keeping "
+            "others out. Exports are browser downloads; nothing is written here. Serve only on a network you "
+            "trust (see SECURITY.md).\n")
 
 
 def serve(host: str, port: int, config: AttentionConfig, model: str = "toy", *, allow_remote: bool = False,

@@ -196,6 +196,55 @@ def test_sizes_from_the_browser_are_clamped():
     assert clamp_size(True, [3]) == (80, 24)
 
 
+async def test_the_browsers_messages_reach_the_app_clamped_and_junk_is_dropped():
+    from aiohttp import WSMsgType
+
+    class Message:
+        def __init__(self, data: str, kind: WSMsgType = WSMsgType.TEXT) -> None:
+            self.type, self.data = kind, data
+
+        def json(self) -> object:
+            return json.loads(self.data)
+
+    class Socket:
+        def __init__(self, *texts: str) -> None:
+            self.messages = [Message(t) for t in texts] + [Message("x", WSMsgType.BINARY)]
+            self.sent: list[object] = []
+
+        def __aiter__(self):
+            return self._each()
+
+        async def _each(self):
+            for message in self.messages:
+                yield message
+
+        async def send_json(self, data: object) -> None:
+            self.sent.append(data)
+
+    calls: list[tuple[object, ...]] = []
+
+    class Service:
+        async def send_bytes(self, data: bytes) -> None:
+            calls.append(("stdin", data))
+
+        async def set_terminal_size(self, width: int, height: int) -> None:
+            calls.append(("resize", width, height))
+
+        async def focus(self) -> None:
+            calls.append(("focus",))
+
+        async def blur(self) -> None:
+            calls.append(("blur",))
+
+    junk = ["not json", "{}", "[]", '[["stdin"], "x"]', '[{"a": 1}]', '["stdin", 5]', '["resize", "x"]',
+            '["resize", [1, 2]]', '["quit"]', '["stdin", "a", "b"]', "null", '"stdin"']
+    ws = Socket('["stdin", "a\\ud800b"]', *junk, '["resize", {"width": 100000, "height": 20000}]',
+                '["resize", {"width": "abc", "height": null}]', '["focus"]', '["blur"]', '["ping", "7"]')
+    await serve_module.relay(ws, Service())
+    assert calls == [("stdin", b"a?b"), ("resize", 500, 200), ("resize", 80, 24), ("focus",), ("blur",)]
+    assert ws.sent == [["pong", "7"]]
+
+
 def test_a_served_app_has_its_memory_capped_and_cannot_write_files(tmp_path):
     """The command textual-serve runs: `python -m attn_tui.serve --memory MIB -- FLAGS` is the app
     with RLIMIT_DATA set and RLIMIT_FSIZE 0, so even a write that slipped past the export flow fails."""
