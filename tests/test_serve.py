@@ -708,3 +708,22 @@ async def test_sessions_are_capped_and_huge_terminals_are_clamped(tmp_path):
             assert server.apps() == []
             third = await screen_bytes(server)
             assert all(w in third for w in SCREEN)
+
+
+def test_security_md_and_the_readme_state_the_bounds_the_code_has():
+    from attn_tui.screens.export import MAX_DOWNLOAD_BYTES
+
+    security = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for text in (security, readme):
+        assert f"{MAX_WIDTH} × {MAX_HEIGHT}" in text
+        assert "--allow-remote" in text and "--max-sessions" in text and "--session-memory" in text
+    assert f"--max-sessions {serve_module.DEFAULT_MAX_SESSIONS}" in readme
+    assert f"--session-memory {serve_module.DEFAULT_SESSION_MEMORY_MIB}` MiB" in readme
+    assert f"`RLIMIT_DATA` of {serve_module.DEFAULT_SESSION_MEMORY_MIB} MiB" in security
+    assert f"| apps running at once | {serve_module.DEFAULT_MAX_SESSIONS};" in security
+    assert f"| one download | {MAX_DOWNLOAD_BYTES >> 20} MiB" in security
+    assert f"killed {serve_module.STOP_SECONDS:g} s after" in security
+    assert serve_module.remote_warning("0.0.0.0", 8000, serve_module.Limits()).startswith(
+        "warning: --allow-remote: serving on 0.0.0.0 port 8000 over plain HTTP with NO authentication")
+    assert "warning: --allow-remote: serving on 0.0.0.0 port 8000 over plain HTTP with NO authentication:" in security
