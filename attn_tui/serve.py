@@ -170,42 +170,38 @@ def clamp_size(width: object, height: object, default: tuple[int, int] = (80, 24
 
 
 def app_command(config: AttentionConfig, model: str = "toy", memory_mib: int | None = None) -> str:
-    """The shell command textual-serve runs for each connection: this Python, `-m attn_tui`, the flags.
-
-    With `memory_mib`, `-m attn_tui.serve --memory MIB --` instead runs `python -m attn_tui` after
-    capping its memory (see `main` below).
-    """
-    if memory_mib is None:
-        argv = [sys.executable, "-m", "attn_tui", *command_flags(config, model)]
-    else:
-        argv = [sys.executable, "-m", "attn_tui.serve", "--memory", str(memory_mib), "--",
-                *command_flags(config, model)]
+    """The shell command textual-serve runs for each connection: `python -m attn_tui.serve --memory MIB --`
+    and the starting state's flags, which is `python -m attn_tui FLAGS` bounded (see `limit_this_process`)."""
+    argv = [sys.executable, "-m", "attn_tui.serve", "--memory", str(memory_mib or 0), "--",
+            *command_flags(config, model)]
     # textual-serve runs it with `sh -c`: `exec` makes the app the process it started (dash would
     # otherwise keep a shell in between, and killing that would leave the app running).
     return ("exec " if os.name == "posix" else "") + shlex.join(argv)
 
 
-def limit_this_process(memory_mib: int) -> None:
-    """Cap this process's data at `memory_mib` MiB and forbid it to write files (POSIX; no-op elsewhere).
+def limit_this_process(memory_mib: int | None) -> None:
+    """Forbid this process to write files and cap its data at `memory_mib` MiB (None or 0: no cap).
 
-    RLIMIT_DATA (heap, anonymous maps, thread stacks) rather than RLIMIT_AS: torch and glibc reserve
-    address space they never touch (an idle app has 1.3 GB of it), which RLIMIT_AS would count.
-    RLIMIT_FSIZE 0 makes writing any byte to a regular file fail (EFBIG, SIGXFSZ ignored so it is an
-    error, not a kill): a served app hands files to the browser and has no business on this disk.
+    POSIX only (no-op elsewhere). RLIMIT_FSIZE 0 makes writing any byte to a regular file fail
+    (EFBIG; SIGXFSZ ignored so it is an error, not a kill): a served app hands files to the browser
+    and has no business on this disk. RLIMIT_DATA (heap, anonymous maps, thread stacks) rather than
+    RLIMIT_AS: torch, glibc and the shared libraries map address space that holds no data (an idle
+    app maps 850 MB for 270 MB of data), which RLIMIT_AS would count.
     """
     try:
         import resource
         import signal
     except ImportError:
         return
-    data = memory_mib << 20
-    resource.setrlimit(resource.RLIMIT_DATA, (data, data))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    if memory_mib:
+        data = memory_mib << 20
+        resource.setrlimit(resource.RLIMIT_DATA, (data, data))
 
 
 def _child(argv: list[str]) -> None:
-    """`python -m attn_tui.serve --memory MIB -- FLAGS`: `python -m attn_tui FLAGS` with its memory capped."""
+    """`python -m attn_tui.serve --memory MIB -- FLAGS`: `python -m attn_tui FLAGS`, bounded (0: files only)."""
     if len(argv) < 3 or argv[0] != "--memory" or argv[2] != "--" or not argv[1].isdigit():
         raise ServeError("usage: python -m attn_tui.serve --memory MIB -- [attn-tui flags]")
     limit_this_process(int(argv[1]))

@@ -75,14 +75,13 @@ def files_under(folder: Path) -> list[str]:
 
 def test_app_command_is_this_python_and_the_state_flags():
     config = DEFAULTS.replace(prompt="it's -a test", heads=2, causal=True, seed=-3)
-    argv = shlex.split(app_command(config, "toy"))
-    assert argv[:4] == ["exec", sys.executable, "-m", "attn_tui"]  # exec: no shell left between
-    assert config_from_args(build_parser().parse_args(argv[4:])) == config
-    assert shlex.split(app_command(DEFAULTS)) == ["exec", sys.executable, "-m", "attn_tui"]
-    assert shlex.split(app_command(DEFAULTS, "minilm"))[4:] == ["--model", "minilm"]
-    capped = shlex.split(app_command(config, "toy", memory_mib=3072))
-    assert capped[:7] == ["exec", sys.executable, "-m", "attn_tui.serve", "--memory", "3072", "--"]
-    assert config_from_args(build_parser().parse_args(capped[7:])) == config
+    # exec: no shell left between; attn_tui.serve: the app, bounded (memory 0: files only).
+    start = ["exec", sys.executable, "-m", "attn_tui.serve", "--memory"]
+    argv = shlex.split(app_command(config, "toy", memory_mib=3072))
+    assert argv[:7] == [*start, "3072", "--"]
+    assert config_from_args(build_parser().parse_args(argv[7:])) == config
+    assert shlex.split(app_command(DEFAULTS)) == [*start, "0", "--"]
+    assert shlex.split(app_command(DEFAULTS, "minilm", None))[7:] == ["--model", "minilm"]
 
 
 def test_missing_textual_serve_is_one_line_and_exit_2():
@@ -262,6 +261,13 @@ def test_a_served_app_has_its_memory_capped_and_cannot_write_files(tmp_path):
             "print(resource.getrlimit(resource.RLIMIT_DATA)[0] >> 20, resource.getrlimit(resource.RLIMIT_FSIZE)[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env())
     assert out.stdout.split() == ["700", "0"]
+    # --session-memory 0: no data cap, files still barred.
+    code = code.replace("limit_this_process(700)", "limit_this_process(None)").replace(
+        "resource.getrlimit(resource.RLIMIT_DATA)[0] >> 20", "resource.getrlimit(resource.RLIMIT_DATA)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env())
+    import resource
+
+    assert out.stdout.strip() == f"{resource.getrlimit(resource.RLIMIT_DATA)} 0"
 
 
 # ── Refusals before serving ──────────────────────────────────────────────────────────────────
