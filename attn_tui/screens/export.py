@@ -1,5 +1,6 @@
 """The export flow: the dialog (where, what, the command line that reopens this state), the overwrite
-question, and the writing itself on a worker thread, from a snapshot taken when asked."""
+question, and the writing itself on a worker thread, from a snapshot taken when asked; served in a
+browser, each file is rendered in memory and downloaded instead (`deliver`)."""
 
 from __future__ import annotations
 
@@ -292,7 +293,7 @@ class _CappedBuffer(io.BytesIO):
     """A BytesIO that refuses to grow past MAX_DOWNLOAD_BYTES."""
 
     def write(self, data: Any) -> int:
-        if self.tell() + len(data) > MAX_DOWNLOAD_BYTES:
+        if self.tell() + memoryview(data).nbytes > MAX_DOWNLOAD_BYTES:
             raise DownloadTooLarge
         return super().write(data)
 
