@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve the explorer to a web browser (needs the web extra)")
     modes.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default: 127.0.0.1)")
     modes.add_argument("--port", type=int, default=8000, help="--serve: port (default: 8000)")
+    modes.add_argument("--allow-remote", action="store_true",
+                       help="--serve: allow a --host that is not loopback (no authentication: anyone "
+                            "who reaches the port runs an app here; see SECURITY.md)")
+    modes.add_argument("--max-sessions", type=int, default=4, metavar="N",
+                       help="--serve: apps running at once; more connections are refused (default: 4)")
+    modes.add_argument("--session-memory", type=int, default=3072, metavar="MIB",
+                       help="--serve: each app's memory cap in MiB, 0 for none (default: 3072)")
     extras = parser.add_argument_group("--json extras (each adds a key to the object)")
     extras.add_argument("--head-stats", action="store_true",
                         help="every layer × head's entropy, sink, self, previous, duplicate, induction, max")
@@ -286,10 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fail("--export-script: the script recomputes the toy pipeline; a real model has none")
             return write_script(config, args.export_script)
         if args.serve:
-            from attn_tui.serve import ServeError, serve
+            from attn_tui.serve import Limits, ServeError, serve
 
+            limits = Limits(args.max_sessions, args.session_memory or None)
             try:
-                return serve(args.host, args.port, config, model=args.model)
+                return serve(args.host, args.port, config, model=args.model, allow_remote=args.allow_remote,
+                             limits=limits)
             except ServeError as error:
                 fail(str(error))
         # textual-serve runs each browser connection's app on pipes, with its own driver.

@@ -29,6 +29,7 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     """Every explorer command that applies now, in the order help lists them."""
     result = explorer.result
     folder = getattr(explorer.app, "export_dir", ".")
+    where = "download it in the browser" if explorer.app.is_web else f"write it to {folder}"
     for stage in STAGES:
         if result is None or stage.name in result.stages:
             yield (f"Stage: {stage.label}", f"{stage.formula} — {stage.explain}",
@@ -65,9 +66,9 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
               "script": "Python script"}
     for fmt in EXPORTS:
         if fmt.kind == "script":
-            yield ("Export: SVG of the screen", f"write it to {folder}",
+            yield ("Export: SVG of the screen", where,
                    _app_action(explorer, "export_as('screen')"))
-        yield (f"Export: {labels.get(fmt.kind, fmt.kind)}", f"write it to {folder}",
+        yield (f"Export: {labels.get(fmt.kind, fmt.kind)}", where,
                _app_action(explorer, f"export_as('{fmt.kind}')"))
     yield "Export…", "choose a format and a folder", _app_action(explorer, "export")
     yield ("Show the command line", "the attn-tui command that reopens this state (copied)",
