@@ -12,6 +12,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from attn_tui.commands import ExplorerCommands
+from attn_tui.compat import InputAfterClose
 from attn_tui.config import DEFAULTS, AttentionConfig
 from attn_tui.screens.explorer import ExplorerScreen
 from attn_tui.screens.export import ExportFlow, ExportRequest, Snapshot
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from attn_tui.session import Session
 
 
-class AttnApp(App[int]):
+class AttnApp(InputAfterClose, App[int]):
     """attn-tui: watch self-attention being computed, step by step."""
 
     CSS_PATH = "app.tcss"

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len, get_character_cell_size
 from rich.text import Text
-from textual import on
+from textual import events, on
+from textual._callback import invoke
 from textual.command import CommandList, CommandPalette
+from textual.css.query import NoMatches
 from textual.expand_tabs import expand_tabs_inline
 from textual.geometry import Size
 from textual.message import Message
@@ -33,6 +35,7 @@ CHECKED_BELOW = (8, 3, 0)
 PRIVATE_NAMES = (
     ("textual.drivers.linux_driver", "getincrementaldecoder"),
     ("textual.app:App", "_begin_batch"),
+    ("textual.app:App", "_screen_stack"),
     ("textual.app:App", "_end_batch"),
     ("textual.widget:Widget", "_scroll_update"),
     ("textual.widgets:Input", "_watch_value"),
@@ -44,6 +47,8 @@ PRIVATE_NAMES = (
     ("textual.command:CommandPalette", "_action_escape"),
     ("textual.command:CommandPalette", "_action_command_list"),
     ("textual.widgets:OptionList()", "_index_to_line"),
+    ("textual.message_pump:MessagePump", "_on_message"),
+    ("textual._callback", "invoke"),
 )
 """(module[:class], attribute) for every private name used below; the compat test checks each exists
 (`Class()`: an attribute of an instance)."""
@@ -70,6 +75,23 @@ def lenient_input() -> None:
 
     getincrementaldecoder.lenient = True  # type: ignore[attr-defined]
     linux_driver.getincrementaldecoder = getincrementaldecoder  # type: ignore[attr-defined]
+
+
+# -- shutting down -----------------------------------------------------------------------------
+
+
+class InputAfterClose:
+    """Mixin for the App: input that arrives after its screens are gone is dropped, not a traceback.
+
+    Keys still queued when the app shuts down (a held key, a paste, ctrl+q in a burst) reached
+    App.on_event / App._check_bindings, which read `App.screen` and raised ScreenStackError("No screens
+    on stack") once the stack was empty (App._screen_stack).
+    """
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseEvent)) and not self._screen_stack:  # type: ignore[attr-defined]
+            return
+        await super().on_event(event)  # type: ignore[misc]
 
 
 # -- frames -------------------------------------------------------------------------------------
@@ -174,7 +196,30 @@ class SafePalette(CommandPalette):
     - Its command search runs in a worker; closing the palette while a search was still gathering
       left the worker setting flags whose watchers query the removed command list (NoMatches,
       which killed the app): those watchers now do nothing once the list is gone.
+    - Its handlers and its "no matches" timer query the command list too: once the palette is being
+      dismissed (ctrl+p, a letter and escape in one burst), a NoMatches from any of them means only
+      that the list is gone, and is dropped (MessagePump._on_message; set_timer's callback).
     """
+
+    async def _on_message(self, message: Message) -> None:
+        try:
+            await super()._on_message(message)
+        except NoMatches:
+            if not self._list_gone():
+                raise
+
+    def set_timer(self, delay: float, callback: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if callback is None:
+            return super().set_timer(delay, callback, *args, **kwargs)
+
+        async def guarded() -> None:
+            try:
+                await invoke(callback)
+            except NoMatches:
+                if not self._list_gone():
+                    raise
+
+        return super().set_timer(delay, guarded, *args, **kwargs)
 
     def _list_gone(self) -> bool:
         return not self.query(CommandList)

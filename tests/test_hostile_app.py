@@ -448,3 +448,18 @@ async def test_a_toast_leaves_nothing_behind_at_80x24():
         await quiet(app, 0.3)
         assert not any("a short toast" in line for line in app.terminal.display)
         assert await compare(app) == []
+
+
+async def test_keys_still_queued_when_the_app_quits_are_dropped():
+    """ctrl+q in the middle of a burst (a held key, a paste): the keys after it reached the app once its
+    screens were gone and ended the run with ScreenStackError instead of a clean exit."""
+    from tests.test_storm import key_event
+
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for key in ["escape", "ctrl+q", *("jklh" * 25), "ctrl+p", "escape"]:
+            event = key_event(key)
+            event.set_sender(app)
+            app._driver.send_message(event)
+    assert app._exception is None and app.return_code in (None, 0)
