@@ -7,19 +7,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.widget import Widget
-from textual.widgets import Checkbox, Footer, Input, Select, Static
+from textual.widgets import Footer, Input, Select, Static
 
 from attn_tui.compat import FrameHold
-from attn_tui.compute import ComputeService, Outcome, View
+from attn_tui.compute import ComputeService, View
 from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
-from attn_tui.screens.actions import ExplorerActions
+from attn_tui.screens.editing import EditingFlow
 from attn_tui.screens.presenter import Presenter, ViewState
 from attn_tui.session import Session
 from attn_tui.sources import SOURCE_NAMES, is_checkpoint_path, source_names, source_spec
@@ -31,7 +31,7 @@ from attn_tui.widgets.legend import Legend
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
 from attn_tui.widgets.safe_input import SafeInput
-from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel
+from attn_tui.widgets.settings import SettingsPanel
 from attn_tui.widgets.side_tabs import SIDE_NAMES, SideTabs
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
@@ -45,10 +45,6 @@ WIDE_WIDTH, WIDE_HEIGHT = 110, 32
 """From this size up every pane is on screen at once; below, the grid and one side pane (`t` chooses)."""
 TIGHT_WIDTH = 72
 """Below this width the side pane takes the grid's place, and a one-line inspector sits under the grid."""
-FRAME_HOLD = 0.016
-"""The longest an edit's echo waits for the edit's result, so that both show in one frame (s)."""
-HOLD_IF_FASTER = 0.008
-"""Hold the echo only when the last computation took less than this (s)."""
 
 PANE_TITLES = {
     "prompt-box": "Prompt",
@@ -67,7 +63,7 @@ def loading_text(label: str, fraction: float) -> str:
     return f"{label} {'█' * done}{'░' * (12 - done)} {fraction:.0%} · m or the palette's Cancel loading stops it"
 
 
-class ExplorerScreen(ExplorerActions):
+class ExplorerScreen(EditingFlow):
     """Prompt and settings in, every stage of self-attention on screen, recomputed on every edit."""
 
     BINDINGS = [
@@ -207,110 +203,6 @@ class ExplorerScreen(ExplorerActions):
     def view_state(self) -> ViewState:
         return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
                          self.app.current_theme.dark, self.ab if self.compare_result is not None else "A")
-
-    # -- fields → session → requests ------------------------------------------------------------
-
-    def _sync_widgets(self, config: AttentionConfig) -> None:
-        """Put `config` into the prompt and settings widgets (without triggering a request each)."""
-        self.session.load(config)
-        self._show_texts(self.session.texts)
-
-    def _show_texts(self, texts: dict[str, Any]) -> None:
-        """Put field texts (valid or not) into the widgets, and into the session, without a request each."""
-        self._syncing = True
-        try:
-            with self.prevent(Checkbox.Changed, Select.Changed):  # the inputs: see _syncing
-                for field, wid in FIELD_IDS.items():
-                    if field not in ("causal", "vocab_mode"):
-                        self.query_one(f"#{wid}", Input).value = str(texts[field])
-                self.query_one("#causal", Checkbox).value = bool(texts["causal"])
-                self.query_one("#vocab-mode", Select).value = texts["vocab_mode"]
-            self.session.texts = dict(texts)
-        finally:
-            self._syncing = False
-
-    def _field_edited(self, box: SafeInput) -> None:
-        """A prompt or settings field changed: take its text and request the result at once.
-
-        Called by the field as its value changes, not when its Changed message arrives a frame
-        later: at 2,048 words the computation then runs on the other core while the echo's frame is
-        drawn, instead of after it. The one path from a field's text to a request.
-        """
-        if box.id == "compare":
-            if self._syncing or box.value == self.session.compare:
-                return
-            self.session.compare = box.value
-            if not box.value.strip():
-                self.compare_result = None
-                self.ab = "A"
-            self.set_class(bool(box.value.strip()), "-comparing")
-            self.request()
-            return
-        field = ID_FIELDS.get(box.id or "")
-        if self._syncing or field is None or not self.session.edit(field, box.value):
-            return
-        if self.request():  # a computation is coming: hold the echo for it
-            self._hold_frame()
-
-    def _hold_frame(self) -> None:
-        """Hold the frames while an edit's result is coming, for at most FRAME_HOLD seconds.
-
-        Typing draws its echo at once; the result follows a frame later, and Textual paces frames
-        1/60 s apart, so a 1 ms computation showed after 30–50 ms. When the last computation was
-        quick, the echo waits for the result instead and both show in one frame. A slow one
-        (a long prompt, a real model) never holds: the echo shows at once.
-        """
-        if self._hold is not None and self.session.last_seconds <= HOLD_IF_FASTER and self.source == "toy":
-            self._hold.hold(FRAME_HOLD)
-
-    def _release_frame(self) -> None:
-        if self._hold is not None:
-            self._hold.release()
-
-    @on(Checkbox.Changed, "#causal")
-    def _causal_changed(self, event: Checkbox.Changed) -> None:
-        if self.session.edit("causal", event.checkbox.value):
-            self.request()
-
-    @on(Select.Changed, "#vocab-mode")
-    def _vocab_mode_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.select.value, str) and self.session.edit("vocab_mode", event.select.value):
-            self.request()
-
-    @on(Select.Changed, "#model")
-    def _source_chosen(self, event: Select.Changed) -> None:
-        value = event.select.value
-        if isinstance(value, str) and value in source_names() and value != self.source:
-            self.source = value
-
-    def request(self) -> bool:
-        """Validate what the fields say; if valid, hand it to the compute service (latest wins).
-
-        True when a computation was asked for."""
-        errors_before = self.session.errors
-        request = self.session.request(View(self.stage, self.model_layer, self.head, self.hide_special))
-        errors = self.session.errors
-        if errors != errors_before:  # re-marking unchanged fields costs a layout on every keystroke
-            self.query_one(SettingsPanel).show_errors(errors)
-        self.query_one("#prompt", Input).set_class("prompt" in errors, "-bad")
-        if request is None:
-            self.stale = self.result is not None
-            self._render_status()
-            return False
-        self.service.submit(request)
-        self._render_status()
-        return True
-
-    def _deliver(self, outcome: Outcome) -> None:
-        """From the compute thread: post the outcome to this screen (post_message is thread-safe)."""
-        from attn_tui.compute import Computed, Failed
-
-        if isinstance(outcome, Computed):
-            self.post_message(ResultComputed(outcome))
-        elif isinstance(outcome, Failed):
-            self.post_message(ComputeFailed(outcome))
-        else:
-            self.post_message(SourceLoading(outcome))
 
     # -- outcomes → panes -----------------------------------------------------------------------
 
@@ -470,100 +362,6 @@ class ExplorerScreen(ExplorerActions):
     def watch_ab(self) -> None:
         self._render_stage()
 
-    def watch_table(self, table: bool) -> None:
-        self.query_one("#stage-box").set_class(table, "-table")
-        if table:
-            self.refresh_table()
-        else:
-            self._render_stage()
-
-    def refresh_table(self) -> None:
-        """Head statistics of the shown result (and prompt B's Δ), computed off the UI thread."""
-        result, compare = self.result, self.compare_result
-        table = self.query_one("#head-table", HeadTable)
-        if result is None:
-            table.show(None, (self.model_layer, self.head), "no result yet")
-            return
-        cached = self._table_data
-        if cached is not None and cached[0] is result and cached[1] is compare:
-            self._show_table(cached[2])
-            return
-
-        def work() -> None:
-            from attn_tui.analysis import head_stats
-
-            weights = result.all_weights()
-            other = compare.all_weights() if compare is not None and compare.n_tokens == result.n_tokens else None
-            data = TableData(head_stats(weights, result.token_ids, compare=other), result.n_kv_heads)
-            self.app.call_from_thread(self._stats_ready, result, compare, data)
-
-        self.run_worker(work, thread=True, exclusive=True, group="head-stats", exit_on_error=False)
-
-    def _stats_ready(self, result: Result, compare: Result | None, data: TableData) -> None:
-        if result is not self.result:
-            return  # a newer result came meanwhile: its own statistics are coming
-        self._table_data = (result, compare, data)
-        self._show_table(data)
-
-    def _show_table(self, data: TableData) -> None:
-        table = self.query_one("#head-table", HeadTable)
-        table.show(data, (self.model_layer, self.head))
-        result = self.result
-        shape = f"{data.stats.layers} layers × {data.stats.heads} heads" if result is None or result.n_layers > 1 \
-            else f"{data.stats.heads} heads"
-        note = f" · {data.induction_note}" if data.induction_note else ""
-        if self.presenter is not None:
-            self.presenter.set_title("#stage-box", f"Heads: {shape} · {table.sort_text}{note}")
-
-    @on(HeadTable.Opened)
-    def _table_opened(self, event: HeadTable.Opened) -> None:
-        """Enter on a row: that head's weights, the cursor on its strongest cell."""
-        self.table = False
-        self.stage = "weights"
-        self.model_layer, self.head = event.layer, event.head
-        self.action_focus_grid()
-        if self.result is not None:
-            weights = self.result.stage_tensor("weights", event.layer, event.head).clone()
-            if weights.shape[0] > 1:
-                weights[0] = -1.0  # the first query sees only itself: its 1.0 is no one's strongest cell
-            row, col = divmod(int(weights.argmax()), weights.shape[1])
-            self.query_one("#attention-grid", MatrixView).move_cursor(row, col)
-
-    @on(HeadTable.Sorted)
-    def _table_sorted(self, event: HeadTable.Sorted) -> None:
-        if self._table_data is not None:
-            self._show_table(self._table_data[2])
-
-    @on(HeadTable.InductionAsked)
-    def _induction_asked(self, event: HeadTable.InductionAsked) -> None:
-        """The induction test on this source: the induction column measured on a repeated random sequence."""
-        cached, source, result = self._table_data, self.source, self.result
-        if cached is None or result is None:
-            return
-        self.notify("Running the induction test: 50 random tokens, twice…", timeout=3, markup=False)
-
-        def work() -> None:
-            from attn_tui import report
-
-            try:
-                config = getattr(result, "config", None)  # the toy's result carries its settings
-                if config is not None:
-                    test = report.induction_test(config)
-                else:
-                    from attn_tui import models
-
-                    test = report.induction_test(models.load(source))
-            except (report.Refused, ValueError) as error:
-                self.app.call_from_thread(self.notify, f"Induction test: {error}", severity="warning", markup=False)
-                return
-            stats = cached[2].stats.with_column("induction", test.scores, test.n)
-            note = (f"induction: on {test.n} random tokens, repeated (a uniform head scores "
-                    f"{test.uniform:.3f})")
-            data = TableData(stats, cached[2].kv_heads, note)
-            self.app.call_from_thread(self._stats_ready, result, cached[1], data)
-
-        self.run_worker(work, thread=True, exclusive=True, group="induction", exit_on_error=False)
-
     def watch_side(self, side: str) -> None:
         for name in SIDE_NAMES:
             self.set_class(name == side, f"-side-{name}")
@@ -587,8 +385,3 @@ class ExplorerScreen(ExplorerActions):
     def _heads_chosen(self, event: HeadsOverview.Chosen) -> None:
         self.overview = False
         self.action_focus_grid()
-
-    def snapshot(self) -> tuple[Result | None, str, int, int, Any]:
-        """What an export writes, taken at once on the UI thread: (result, stage, layer, head, config)."""
-        result = self.result
-        return result, self.stage, self.model_layer, self.head, getattr(result, "config", None)
