@@ -244,8 +244,21 @@ def test_export_makes_the_directory(tmp_path):
 # ── The command line ─────────────────────────────────────────────────────────────────────────
 
 
+def shell_words(line: str) -> list[str]:
+    """The words a shell reads from `line`: shlex for plain quoting, bash itself for `$'…'` words."""
+    if "$'" not in line:
+        return shlex.split(line)
+    import os
+
+    out = subprocess.run(["bash", "-c", "printf '%s\\0' " + line], capture_output=True, timeout=30,
+                         env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.decode("utf-8").split("\0")[:-1]
+
+
 def parse_command(line: str) -> AttentionConfig:
-    argv = shlex.split(line)
+    assert line.isprintable(), f"the command line obeys nothing when shown: {line!r}"
+    argv = shell_words(line)
     assert argv[0] == "attn-tui"
     return config_from_args(build_parser().parse_args(argv[1:]))
 
@@ -348,10 +361,11 @@ def exec_script(config: AttentionConfig) -> dict:
     import contextlib
     import io
 
-    out = io.StringIO()
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")  # the script writes UTF-8 whatever stdout's encoding
     with contextlib.redirect_stdout(out):
         exec(compile(export.script_source(config), "attn-script.py", "exec"), {"__name__": "__main__"})
-    return json.loads(out.getvalue())
+    out.flush()
+    return json.loads(out.buffer.getvalue().decode("utf-8"))
 
 
 @settings(max_examples=40, deadline=None)
@@ -415,7 +429,7 @@ def test_export_script_cli(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stderr == f"wrote {target}\n" and out.stdout == ""
     config = parse_command(shlex.join(["attn-tui", *flags]))
-    assert target.read_text(encoding="utf-8") == export.script_source(config)
+    assert target.read_text(encoding="utf-8") == export.script_source(config, "attention.py")
     assert run_script(target) == json.loads(dumps(result_to_dict(compute(config))))
 
     before = target.read_bytes()
