@@ -262,8 +262,10 @@ def test_invalid_utf8_in_argv_does_not_crash():
 
 def test_not_a_terminal_refuses_without_hanging():
     started = time.perf_counter()
+    # A new session has no controlling terminal, so /dev/tty cannot be opened either (run from a
+    # terminal, the app would otherwise rightly draw on it).
     out = subprocess.run([sys.executable, "-m", "attn_tui"], stdin=subprocess.DEVNULL, capture_output=True,
-                         timeout=30)
+                         timeout=30, start_new_session=True)
     assert out.returncode == 2 and out.stdout == b""
     assert out.stderr.decode().startswith("error: attn-tui needs a terminal")
     assert time.perf_counter() - started < 30
@@ -279,7 +281,7 @@ def test_closed_standard_streams_are_refused_not_crashed(closed, args, message):
     import os
 
     out = subprocess.run([sys.executable, "-m", "attn_tui", *args], capture_output=True, timeout=30,
-                         preexec_fn=lambda: os.close(closed))
+                         preexec_fn=lambda: os.close(closed), start_new_session=True)
     assert out.returncode == 2
     assert b"Traceback" not in out.stderr
     if message:

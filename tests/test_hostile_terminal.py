@@ -23,12 +23,16 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pt
 class Terminal:
     """attn-tui on a pty: everything it writes is kept in `output`."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, size: tuple[int, int] = (120, 40)) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, size: tuple[int, int] = (120, 40),
+                 redirect: dict[int, str] | None = None) -> None:
         import pty
 
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: size its terminal, then become attn-tui
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+            for fd, path in (redirect or {}).items():  # `attn-tui 2>err.log`, `>out`, `</dev/null`
+                target = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                os.dup2(target, fd)
             # The pty's size, not the test runner's COLUMNS and LINES; a real driver, not a test one.
             child_env = {k: v for k, v in os.environ.items()
                          if k not in ("TEXTUAL_DRIVER", "COLUMNS", "LINES") and not k.startswith("PYTEST")}
@@ -159,3 +163,124 @@ def test_shrinking_to_a_tiny_terminal_shows_the_notice(terminal):
     term.wait_for(b"small")  # "Terminal too small." (the words are separate segments on the wire)
     assert b"Terminal" in term.output and b"Traceback" not in term.output
     assert term.quit() == 0
+
+
+# ── Escapes in the prompt, shown by the export dialog and the "command line" notification (item 6) ──
+
+TITLE_PROMPT = "hi \x1b]2;PWNED\x07 x \x1b]52;c;aGk=\x07 \u202eabc"
+
+
+def assert_obeys_nothing(output: bytes) -> None:
+    """No escape sequence from the prompt reached the terminal: no OSC 2 (title), OSC 52 (clipboard), RLO."""
+    assert b"\x1b]2;PWNED" not in output, "the title escape reached the terminal"
+    assert b"\x1b]52;c;aGk=" not in output, "the clipboard escape reached the terminal"
+    assert "\u202e".encode() not in output, "the bidi override reached the terminal"
+
+
+def test_the_export_dialog_shows_the_command_line_without_obeying_it(terminal):
+    term = terminal("--prompt", TITLE_PROMPT)
+    term.wait_for(b"current")
+    term.write(b"\x1b")  # to the grid
+    term.read(0.5)
+    term.write(b"e")  # the export dialog, which shows the command line that reopens this state
+    term.wait_for(b"reopens")
+    term.read(1)
+    assert_obeys_nothing(term.output)
+    assert b"\\x1b]2;PWNED\\x07" in term.output, "the command line is shown, escapes spelled out"
+    assert term.quit() == 0
+
+
+def test_the_command_line_notification_obeys_nothing(terminal):
+    term = terminal("--prompt", TITLE_PROMPT)
+    term.wait_for(b"current")
+    term.write(b"\x10")  # ctrl+p: the palette
+    term.read(0.8)
+    term.write(b"command line")
+    term.read(1)
+    term.write(b"\r")
+    term.wait_for(b"PWNED")
+    term.read(1)
+    assert_obeys_nothing(term.output)
+    assert term.quit() == 0
+
+
+# ── A bracketed paste is text (item 7) ──────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("pasted", [b" x\x1b\x12 y", b" x\x1b\x11"], ids=["ctrl-r", "ctrl-q"])
+def test_a_pasted_ctrl_key_after_escape_is_text(terminal, pasted):
+    term = terminal("--prompt", "a b", "--heads", "2", "--d-k", "4", "--d-v", "4")
+    term.wait_for(b"current")
+    term.read(0.5)
+    mark = len(term.output)
+    term.write(b"\x1b[200~" + pasted + b"\x1b[201~")
+    term.read(2)
+    after = term.output[mark:]
+    assert term.alive() and b"\x1b[?1049l" not in after, "the paste quit the app"
+    assert b"notebook" not in after, "the paste reset every setting ('Reset to the notebook's defaults')"
+    assert term.quit() == 0
+
+
+# ── Quit signals leave the terminal as it was (item 12) ───────────────────────────────────────────
+
+# What Textual's driver writes when it stops: bracketed paste, mouse reporting, the alternate screen, the cursor.
+RESTORED = (b"\x1b[?2004l", b"\x1b[?1000l", b"\x1b[?1003l", b"\x1b[?1006l", b"\x1b[?1049l", b"\x1b[?25h")
+
+
+def default_termios() -> list:
+    """A fresh pty's settings: what the terminal was before attn-tui put it in raw mode."""
+    master, slave = os.openpty()
+    try:
+        return termios.tcgetattr(slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGQUIT", "SIGINT"])
+def test_a_quit_signal_leaves_the_terminal_clean(terminal, name):
+    sig = getattr(signal, name)
+    term = terminal("--prompt", "a b")
+    term.wait_for(b"current")
+    assert termios.tcgetattr(term.fd)[3] & termios.ICANON == 0, "raw mode while running"
+    mark = len(term.output)
+    os.kill(term.pid, sig)  # `timeout 5 attn-tui`, `kill -HUP`, ctrl+\ from elsewhere, `kill -INT`
+    end = time.monotonic() + 20
+    while term.alive() and time.monotonic() < end:
+        term.read(0.1)
+    term.read(0.3)
+    assert term.status == 128 + sig, f"exit status {term.status}: killed, not a clean exit"
+    written = term.output[mark:]
+    for sequence in RESTORED:
+        assert sequence in written, f"{sequence!r} not written at exit: {written[-300:]!r}"
+    assert written.rindex(b"\x1b[?25h") > written.rindex(b"\x1b[?1049l") - 200, "cursor shown after leaving"
+    attrs, default = termios.tcgetattr(term.fd), default_termios()
+    assert attrs[3] == default[3] and attrs[0] == default[0], "termios not restored (echo, canonical mode, flags)"
+    assert b"Traceback" not in term.output
+    os.close(term.fd)
+
+
+def test_a_hung_up_terminal_ends_the_app(terminal):
+    term = terminal("--prompt", "a b")
+    term.wait_for(b"current")
+    os.close(term.fd)  # the window closed: the kernel sends SIGHUP, the terminal is gone
+    end = time.monotonic() + 20
+    while term.alive() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not term.alive(), "still running with no terminal"
+
+
+# ── The UI is drawn on the terminal, never into a redirected stream (item 13) ─────────────────────
+
+
+@pytest.mark.parametrize(("fd", "name"), [(2, "err.log"), (1, "out.log"), (0, None)],
+                         ids=["stderr-to-a-file", "stdout-to-a-file", "stdin-from-dev-null"])
+def test_redirected_streams_draw_on_the_terminal(terminal, tmp_path, fd, name):
+    path = str(tmp_path / name) if name else os.devnull
+    term = terminal("--prompt", "a b", redirect={fd: path}, size=(100, 30))
+    term.wait_for(b"current")  # drawn on the terminal (/dev/tty) ...
+    assert b"\x1b[30;1H" in term.output or b";100H" in term.output or b"\x1b[30;" in term.output, \
+        "sized from the terminal (100 x 30), not guessed"
+    assert term.quit() == 0  # ... and keys come from it: ctrl+q quits
+    if name:
+        assert os.path.getsize(path) == 0, "nothing drawn into the redirected file"
