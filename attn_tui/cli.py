@@ -158,6 +158,8 @@ def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
     unknown = [k for k in kinds if k not in export.EXPORT_KINDS]
     if not kinds or unknown:
         fail(f"--export: {', '.join(unknown) or 'nothing'} is not a format: use {', '.join(export.EXPORT_KINDS)}")
+    if "script" in kinds and args.model != "toy":  # before loading a model for nothing
+        fail("--export: script: the script recomputes the toy pipeline; a real model has none")
     if args.stage not in STAGE_BY_NAME and args.stage != "embeddings":
         fail(f"--stage: {args.stage!r} is not a stage: use {', '.join(STAGE_BY_NAME)}")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import csv
 import json
 import math
@@ -533,3 +534,91 @@ def test_a_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         export.export_npz(compute(HARD), tmp_path / "new")
     assert list((tmp_path / "new").iterdir()) == []  # no half file either
+
+
+# ── All or nothing (issue 12, items 10 and 11 and their kin) ──────────────────────────────────────
+
+
+def test_a_taken_target_touches_nothing(tmp_path):
+    """`--export json,csv,npz` with the CSV present: refused before anything is written."""
+    result = compute(HARD)
+    csv_path = tmp_path / "attn-weights-head0.csv"
+    csv_path.write_text("mine\n")
+    with pytest.raises(ExportExists) as refused:
+        export.export(result, ["json", "csv", "npz"], export.Selection(), tmp_path)
+    assert refused.value.path == csv_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head0.csv"]
+    assert csv_path.read_text() == "mine\n"
+
+
+def test_a_name_taken_while_writing_undoes_the_request(tmp_path, monkeypatch):
+    """Between the check and the write another program makes the CSV: the files this request had made go."""
+    from attn_tui.export import formats
+
+    real = formats._write_npz
+
+    def npz_then_someone_writes_the_csv(result, selection, name, out):
+        real(result, selection, name, out)
+        (tmp_path / "attn-weights-head0.csv").write_text("theirs\n")
+
+    monkeypatch.setattr(formats, "EXPORT_BY_KIND", {**formats.EXPORT_BY_KIND, "npz": dataclasses.replace(
+        formats.EXPORT_BY_KIND["npz"], write=npz_then_someone_writes_the_csv)})
+    with pytest.raises(ExportExists):
+        export.export(compute(HARD), ["json", "npz", "csv"], export.Selection(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head0.csv"], "json and npz undone"
+    assert (tmp_path / "attn-weights-head0.csv").read_text() == "theirs\n", "theirs untouched"
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt(), SystemExit(143)])
+def test_a_failure_or_a_signal_mid_request_leaves_nothing(tmp_path, monkeypatch, error):
+    from attn_tui.export import formats
+
+    def half_then(result, selection, name, out):
+        out.write("a,b\n1,")
+        raise error
+
+    monkeypatch.setattr(formats, "EXPORT_BY_KIND", {**formats.EXPORT_BY_KIND, "csv": dataclasses.replace(
+        formats.EXPORT_BY_KIND["csv"], write=half_then)})
+    with pytest.raises(type(error)):
+        export.export(compute(HARD), ["json", "csv"], export.Selection(), tmp_path)
+    assert list(tmp_path.iterdir()) == [], "no half file, no temporary file, and the JSON undone"
+
+
+# ── Text that reaches a file is printable (issue 12, items 6 and 15) ─────────────────────────────
+
+HOSTILE_WORDS = "hi \x1b]2;PWNED\x07 \x1b]52;c;aGk=\x07 clr\x1b[2J c1\x9b31m rlo\u202eabc lri\u2066x\u2069 caf\udce9"
+
+
+def assert_no_unsafe(text: str, where: str) -> None:
+    from attn_tui.text import UNSAFE
+
+    for n, line in enumerate(text.split("\n")):
+        found = UNSAFE.search(line)
+        assert not found, f"{where}, line {n}: raw {found.group()!r} in {line[:120]!r}"
+
+
+def test_every_written_file_is_printable_and_utf8(tmp_path):
+    result = compute(AttentionConfig(prompt=HOSTILE_WORDS, heads=2, d_k=4, d_v=4))
+    paths = export.export(result, ["json", "csv", "grid", "script"], export.Selection("weights", 0, None), tmp_path)
+    assert len(paths) == 5
+    for path in paths:
+        text = path.read_bytes().decode("utf-8")  # strict: an undecodable byte is U+FFFD, never a surrogate
+        assert_no_unsafe(text, path.name)
+    rows = list(csv.reader((tmp_path / "attn-weights-head0.csv").open(encoding="utf-8")))
+    assert rows[0][2] == "1:␛]2;PWNED␇" and rows[0][-1] == "7:caf\ufffd"
+    data = json.loads((tmp_path / "attn-result.json").read_text(encoding="utf-8"))
+    assert data["words"][1] == "\x1b]2;PWNED\x07" and data["words"][-1] == "caf\ufffd"  # JSON: exact, escaped
+    ET.parse(tmp_path / "attn-weights-head0.svg")
+
+
+def test_the_script_prints_printable_utf8_whatever_the_locale(tmp_path):
+    path = export.export_script(AttentionConfig(prompt=HOSTILE_WORDS), tmp_path)
+    source = path.read_text(encoding="utf-8")
+    assert_no_unsafe(source, "the script")
+    assert "attn-tui --prompt $'hi \\x1b]2;PWNED\\x07" in source, "the docstring's command line, spelled out"
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, timeout=120, cwd=tmp_path,
+                         env={**_env_without_project(), "PYTHONIOENCODING": "latin-1", "LC_ALL": "C"})
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert_no_unsafe(text.rstrip("\n"), "the script's output")
+    assert json.loads(text)["words"][-1] == "caf\ufffd"

@@ -6,11 +6,14 @@ Most cases run `attn_tui.cli.main` in this process (torch is imported once); a h
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from attn_tui.cli import main
@@ -286,3 +289,133 @@ def test_closed_standard_streams_are_refused_not_crashed(closed, args, message):
     assert b"Traceback" not in out.stderr
     if message:
         assert out.stderr.decode().startswith("error: ") and message in out.stderr.decode()
+
+
+# ── Writers and stderr: one rule for hostile and undecodable text (issue 12, items 6 and 15) ───────
+
+
+def _run(args: list, **kwargs) -> subprocess.CompletedProcess[bytes]:
+    """The real command, argv as given (bytes or str); a new session, so it never finds a terminal."""
+    exe = [sys.executable.encode(), b"-m", b"attn_tui"] if any(isinstance(a, bytes) for a in args) else \
+        [sys.executable, "-m", "attn_tui"]
+    return subprocess.run([*exe, *args], capture_output=True, timeout=180, stdin=subprocess.DEVNULL,
+                          start_new_session=True, **kwargs)
+
+
+def _printable_line(data: bytes) -> str:
+    text = data.decode("utf-8")  # strict: valid UTF-8
+    assert not UNSAFE.search(text.rstrip("\n").replace("\n", " ")), f"raw escape on stderr: {text!r}"
+    return text
+
+
+def test_stderr_obeys_no_escape_in_a_path(tmp_path):
+    folder = tmp_path / "res\x1b]2;PWNED\x07\u202e"
+    out = _run(["--export", "json", "--export-dir", str(folder), "--prompt", "a b"])
+    assert out.returncode == 0, out.stderr
+    line = _printable_line(out.stderr)
+    assert line.startswith("wrote ") and "␛]2;PWNED␇⟨202e⟩/attn-result.json" in line
+    assert (folder / "attn-result.json").exists(), "the folder is the one named, escapes and all"
+    again = _run(["--export", "json", "--export-dir", str(folder), "--prompt", "a b"])
+    assert again.returncode == 2
+    assert "exists; not overwriting" in _printable_line(again.stderr)
+    script = _run(["--export-script", str(tmp_path / "s\x9b2J.py")])
+    assert script.returncode == 0 and "s⟨009b⟩2J.py" in _printable_line(script.stderr)
+    refused = _run(["--stage", "w\x1b]0;t\x07", "--export", "csv", "--export-dir", str(tmp_path)])
+    assert refused.returncode == 2 and _printable_line(refused.stderr).startswith("error: --stage")
+
+
+def test_json_escapes_bidi_and_c1_for_any_source():
+    prompt = "hi \x1b]2;PWNED\x07 \x9b2J rlo\u202eabc lri\u2066x\u2069 \u2028 end"
+    out = _run(["--json", "--prompt", prompt])
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert not UNSAFE.search(text.rstrip("\n")), "a raw control or bidi character in --json"
+    assert json.loads(text)["prompt"] == prompt
+
+
+@pytest.mark.parametrize("model", ["minilm", "smollm2"])
+def test_model_json_escapes_what_the_tokens_hold(model):
+    from attn_tui import models
+
+    if not models.available(model):
+        pytest.skip(f"{model} is not installed")
+    out = _run(["--json", "--model", model, "--prompt", "hi \x1b]2;PWNED\x07 \x9b2J rlo\u202eabc caf\udce9"])
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert not UNSAFE.search(text.rstrip("\n"))
+    json.loads(text)
+
+
+LATIN1_PROMPT = b"caf\xe9 au lait \xff"  # $'caf\xe9 au lait \xff': not UTF-8
+
+
+def test_undecodable_bytes_are_u_fffd_in_every_writer(tmp_path):
+    """One rule (README, 'Text'): every text flag's undecodable bytes become U+FFFD, as a UTF-8 decoder makes them."""
+    want = "caf\ufffd au lait \ufffd"
+    out = _run([b"--json", b"--prompt", LATIN1_PROMPT])
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.decode("utf-8"))["prompt"] == want
+    written = _run([b"--export", b"json,csv,npz,grid,script", b"--export-dir", str(tmp_path).encode(),
+                    b"--prompt", LATIN1_PROMPT])
+    assert written.returncode == 0, written.stderr  # the CSV export failed: "can't encode '\udce9'"
+    assert len(_printable_line(written.stderr).splitlines()) == 5
+    assert json.loads((tmp_path / "attn-result.json").read_text(encoding="utf-8"))["prompt"] == want
+    rows = list(csv.reader((tmp_path / "attn-weights-head0.csv").open(encoding="utf-8")))
+    assert rows[0][1:] == ["0:caf\ufffd", "1:au", "2:lait", "3:\ufffd"]
+    assert "0:caf\ufffd" in (tmp_path / "attn-weights-head0.svg").read_text(encoding="utf-8")
+    with np.load(tmp_path / "attn-result.npz") as arrays:
+        assert str(arrays["prompt"]) == want
+    script = (tmp_path / "attn-script.py").read_text(encoding="utf-8")
+    assert f"prompt = {want!r}" in script
+    ran = subprocess.run([sys.executable, str(tmp_path / "attn-script.py")], capture_output=True, timeout=120)
+    assert ran.returncode == 0 and json.loads(ran.stdout.decode("utf-8"))["prompt"] == want  # valid UTF-8
+    refused = _run([b"--vocab-mode", b"d\xe9nse"])
+    assert refused.returncode == 2 and "d\ufffdnse" in _printable_line(refused.stderr)
+
+
+def test_a_file_name_keeps_its_bytes_and_is_shown_scrubbed(tmp_path):
+    target = os.fsencode(tmp_path) + b"/caf\xe9.py"
+    out = _run([b"--export-script", target])
+    assert out.returncode == 0, out.stderr
+    assert os.path.exists(target), "the file the user named, byte for byte"
+    assert _printable_line(out.stderr) == f"wrote {tmp_path}/caf\ufffd.py\n"
+
+
+def test_closed_stderr_does_not_stop_an_export(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "attn_tui", "--export", "json", "--export-dir", str(tmp_path)],
+                         capture_output=True, timeout=60, preexec_fn=lambda: os.close(2))
+    assert out.returncode == 0 and (tmp_path / "attn-result.json").exists()
+
+
+# ── --export honours --model, or refuses (item 14) ────────────────────────────────────────────────
+
+
+def test_export_honours_the_model(tmp_path):
+    from attn_tui import models
+
+    if not models.available("minilm"):
+        pytest.skip("minilm is not installed")
+    out = _run(["--export", "json,csv", "--model", "minilm", "--prompt", "the cat sat", "--head", "3",
+                "--export-dir", str(tmp_path)])
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-minilm-result.json",
+                                                          "attn-minilm-weights-layer0-head2.csv"]
+    data = json.loads((tmp_path / "attn-minilm-result.json").read_text(encoding="utf-8"))
+    assert data["model"] == "minilm" and data["tokens"][0] == "[CLS]"
+    assert len(data["attentions"]) == 6 and len(data["attentions"][0]) == 12
+
+
+@pytest.mark.parametrize("args", [["--export-script", "{dir}/s.py", "--model", "smollm2"],
+                                  ["--export", "json,script", "--model", "minilm", "--export-dir", "{dir}"],
+                                  ["--export", "script", "--model", "smollm2", "--export-dir", "{dir}"]],
+                         ids=["export-script-smollm2", "json-and-script-minilm", "script-smollm2"])
+def test_a_script_of_a_model_is_refused_and_nothing_written(tmp_path, args):
+    from attn_tui import models
+
+    args = [a.format(dir=tmp_path) for a in args]
+    if "--export" in args and not models.available(args[args.index("--model") + 1]):
+        pytest.skip("the model is not installed")
+    out = _run(args)
+    assert out.returncode == 2
+    assert "the script recomputes the toy pipeline" in _printable_line(out.stderr)
+    assert list(tmp_path.iterdir()) == []
