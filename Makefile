@@ -10,6 +10,7 @@ test:
 
 lint:
 	$(PY) -m ruff check attn_tui tests benchmarks scripts
+	$(PY) -m mypy attn_tui
 
 snapshots-update:
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update

@@ -71,9 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"{text} (default: {default!r})")
     state.add_argument("--causal", dest="causal", action=argparse.BooleanOptionalAction, default=None,
                        help="mask keys after the query (default: off)")
-    state.add_argument("--model", choices=SOURCE_NAMES, default="toy",
-                       help="toy: the notebook pipeline (default); minilm, smollm2: real pretrained "
-                            "heads (needs the models extra, see README)")
+    state.add_argument("--model", metavar="MODEL", default="toy",
+                       help=f"{', '.join(SOURCE_NAMES)}, or a path to a Hugging Face folder or a .gguf file. "
+                            "toy: the notebook pipeline (default); the others are real models (they need the "
+                            "models extra, see README)")
+    state.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"),
+                       help="where a model computes (default: cpu); refused if this machine has no such device")
     modes = parser.add_argument_group("modes")
     modes.add_argument("--json", action="store_true",
                        help="compute once, print the result as one JSON object, exit")
@@ -126,27 +129,41 @@ def _write_json(result: Result) -> int:
     return 0
 
 
-def _compute(config: AttentionConfig, model: str) -> Result:
+def _progress(fraction: float, label: str) -> None:
+    """A model's loading, on stderr when stderr is a terminal: one line, rewritten in place."""
+    from attn_tui.text import printable
+
+    bar = "█" * round(fraction * 20) + "░" * (20 - round(fraction * 20))
+    end = "\n" if fraction >= 1.0 else ""
+    sys.stderr.write(f"\r\x1b[2K{bar} {fraction:4.0%} {printable(label)[:60]}{end}")
+    sys.stderr.flush()
+
+
+def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result:
     """The result the flags ask for, from the toy pipeline or a model; a refusal exits 2."""
     from attn_tui import runtime
     from attn_tui.sources import SourceFailure, source_spec
 
     runtime.configure_torch()
-    spec = source_spec(model)
+    try:
+        spec = source_spec(model)
+    except ValueError as error:
+        fail(f"--model: {error}")
     problems = spec.problems(config)
     if problems:
         field, message = next(iter(problems.items()))
         fail(f"{flag(field)}: {message}")
+    progress = _progress if model != "toy" and _tty(sys.stderr) else (lambda fraction, label: None)
     try:
-        return spec.open(lambda fraction, label: None).run(config)
+        return spec.open(progress, None, device).run(config)
     except SourceFailure as error:
         fail(str(error))
 
 
-def run_json(config: AttentionConfig, model: str = "toy") -> int:
+def run_json(config: AttentionConfig, model: str = "toy", device: str = "cpu") -> int:
     if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
         fail("stdout is closed: nowhere to write the JSON")
-    return _write_json(_compute(config, model))
+    return _write_json(_compute(config, model, device))
 
 
 def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
@@ -166,7 +183,7 @@ def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
         head = int(args.head)
     except ValueError:
         fail(f"--head: {args.head!r} is not a whole number")
-    result = _compute(config, args.model)
+    result = _compute(config, args.model, args.device)
     if not 1 <= head <= result.n_heads:
         fail(f"--head: {head} is out of range: allowed 1 to {result.n_heads}")
     try:
@@ -200,8 +217,8 @@ def write_script(config: AttentionConfig, path: str) -> int:
     return 0
 
 
-PATH_FLAGS = ("export_dir", "export_script")
-"""Flags that name files: they keep the bytes they were given (see `scrub_text_flags`)."""
+PATH_FLAGS = ("export_dir", "export_script", "model")
+"""Flags that name files (`--model` may be a checkpoint's path): they keep their bytes (see `scrub_text_flags`)."""
 
 
 def scrub_text_flags(args: argparse.Namespace) -> None:
@@ -254,10 +271,16 @@ def run_app(config: AttentionConfig, args: argparse.Namespace) -> int:
                      "cannot be opened; use --json for scripts")
             driver = terminal_driver(*terminal)
             restore = runtime.terminal_restorer(terminal[0])
+    from attn_tui.sources import source_spec
+
+    try:
+        source_spec(args.model)  # a name or a path that could be a checkpoint: the app loads it
+    except ValueError as error:
+        fail(f"--model: {error}")
     from attn_tui.app import AttnApp
 
     patch_terminal_input()
-    app = AttnApp(config=config, model=args.model, export_dir=args.export_dir)
+    app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device)
     if driver is not None:
         app.driver_class = driver
     with runtime.quit_on_signals(app, restore) as received:
@@ -278,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with runtime.exit_on_signals():  # a kill while writing removes the half-written temporary file
                 if args.json:
-                    return run_json(config, args.model)
+                    return run_json(config, args.model, args.device)
                 if args.export:
                     return run_export(config, args)
                 if args.model != "toy":

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from attn_tui.export.formats import EXPORTS
-from attn_tui.sources import SOURCES
+from attn_tui.sources import source_names, source_spec
 from attn_tui.stages import STAGES
 
 if TYPE_CHECKING:
@@ -37,8 +37,12 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
         yield f"Head {h + 1}", f"show head {h + 1} of {heads}", partial(explorer.action_set_head, h)
     if result is not None and result.n_layers == 1 and heads > 1:
         yield "Toggle heads overview", "every head's weights side by side", explorer.action_toggle_overview
-    for name, spec in SOURCES.items():
-        yield f"Model: {name}", spec.description, partial(explorer.action_set_source, name)
+    for name in source_names():
+        yield f"Model: {name}", source_spec(name).description, partial(explorer.action_set_source, name)
+    yield ("Open model…", "a Hugging Face folder or a .gguf file from this disk (nothing in it is run)",
+           explorer.action_open_model)
+    if explorer.result is None and explorer.source != "toy":
+        yield "Cancel loading", f"stop loading {explorer.source} and go back to the toy", explorer.action_cancel_loading
     if result is not None and any(result.special):
         yield ("Toggle special tokens", "hide [CLS]/[SEP]/first tokens and renormalise rows",
                explorer.action_toggle_special)
@@ -60,7 +64,10 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     yield ("Show the command line", "the attn-tui command that reopens this state (copied)",
            _app_action(explorer, "show_command"))
     yield "Zoom: numbers / colour blocks", "toggle the grid's cell size", explorer.action_toggle_compact
-    yield "Reset to the notebook", "restore every default setting and the prompt", explorer.action_reset
+    yield "Reset to the notebook", "restore every default setting; the prompt stays", explorer.action_reset
+    yield "Reset everything, the prompt too", "the notebook's settings and prompt", explorer.action_reset_all
+    if explorer._undo is not None:
+        yield "Undo the reset", "put back the settings, prompt and view before the reset", explorer.action_undo_reset
     yield "Focus the prompt", "edit the text", explorer.action_focus_prompt
     yield "Focus the grid", "move the cursor over the cells", explorer.action_focus_grid
     yield "Help", "every key and pane", _app_action(explorer, "help")

@@ -79,8 +79,14 @@ Outcome = Computed | Failed | Loading
 class ComputeService:
     """Runs requests on one worker thread, newest first; `deliver(outcome)` is called from that thread."""
 
-    def __init__(self, deliver: Callable[[Outcome], None]) -> None:
+    def __init__(self, deliver: Callable[[Outcome], None], device: str = "cpu") -> None:
         self._deliver = deliver
+        self.device = device
+        """Where models compute (cpu, cuda, mps); the toy always computes on the CPU."""
+        self._loading: str | None = None
+        """The source being loaded now, if any."""
+        self._cancel = threading.Event()
+        """Set to stop the load in progress (between tensors)."""
         self._wake = threading.Condition()
         """Guards _pending, _busy and _closing; the worker waits on it for the next request."""
         self._pending: Request | None = None
@@ -104,6 +110,8 @@ class ComputeService:
         with self._wake:
             self._pending = request
             self._busy = True
+            if self._loading is not None and self._loading != request.source:
+                self._cancel.set()  # the user moved on: stop loading what nobody waits for any more
             self._wake.notify()
         if self._thread is None:
             # Started with the first request, after the first frame: its first act is importing torch.
@@ -142,13 +150,22 @@ class ComputeService:
             assert request is not None
             self._deliver(self._run(request))
 
+    def cancel_loading(self) -> None:
+        """Stop the load in progress, if any; its request fails with 'cancelled'."""
+        self._cancel.set()
+
     def _open(self, name: str) -> Source:
         source = self._sources.get(name)
         if source is None:
             def progress(fraction: float, label: str) -> None:
                 self._deliver(Loading(name, fraction, label))
 
-            source = self._sources[name] = source_spec(name).open(progress)
+            self._cancel.clear()
+            self._loading = name
+            try:
+                source = self._sources[name] = source_spec(name).open(progress, self._cancel, self.device)
+            finally:
+                self._loading = None
         return source
 
     def _run(self, request: Request) -> Computed | Failed:

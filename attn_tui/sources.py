@@ -2,14 +2,17 @@
 
 A source is the notebook's toy pipeline or a real model (a bundled one by its short name, or a
 checkpoint by its path). The CLI's choices, the settings panel, the palette and help read `SOURCES`;
-the compute service calls `open_source(name).run(config)`; nothing else asks which kind it is.
-Standard library only at import (the app reads the registry before torch has loaded).
+the compute service calls `source_spec(name).open(progress, cancel, device).run(config)`; nothing
+else asks which kind it is. Standard library only at import (the app reads the registry before
+torch has loaded).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from attn_tui.config import FIELD_NAMES, MAX_PROMPT_CHARS, AttentionConfig, field_problems
@@ -50,8 +53,9 @@ class SourceSpec:
     """One line for the palette and help."""
     settings: tuple[str, ...]
     """The config fields the source reads (the settings panel shows these)."""
-    open: Callable[[Progress], Source]
-    """Load it (a model's weights: seconds) and return something that runs requests."""
+    open: Callable[[Progress, threading.Event | None, str], Source]
+    """open(progress, cancel, device): load it (a model's weights: seconds; `cancel` stops that between
+    tensors) and return something that runs requests."""
     missing: Callable[[], str | None] = lambda: None
     """Why it cannot be loaded here (its package is not installed, and how to install it), or None."""
 
@@ -79,12 +83,14 @@ class _Toy:
 class _Model:
     """A real model; its failures become SourceFailures naming what to change."""
 
-    def __init__(self, name: str, progress: Progress) -> None:
+    def __init__(self, name: str, progress: Progress, cancel: threading.Event | None, device: str) -> None:
         from attn_tui import models
 
         try:
-            self.model = models.load(name, progress)
-        except models.ModelUnavailable as error:
+            self.model = models.load(name, progress, cancel, device)
+        except models.LoadCancelled:
+            raise SourceFailure("model", f"loading {name} was cancelled") from None
+        except (models.ModelUnavailable, models.CheckpointError) as error:
             raise SourceFailure("model", str(error)) from None
         except (ValueError, MemoryError, RuntimeError, OSError) as error:
             raise SourceFailure("model", f"{name}: {error}") from None
@@ -112,14 +118,14 @@ def _model_missing(name: str) -> Callable[[], str | None]:
     return missing
 
 
-def _model_spec(name: SourceName, title: str, description: str) -> SourceSpec:
-    return SourceSpec(name, title, description, ("prompt",), lambda progress: _Model(name, progress),
-                      _model_missing(name))
+def _model_spec(name: str, title: str, description: str) -> SourceSpec:
+    return SourceSpec(name, title, description, ("prompt",),
+                      lambda progress, cancel, device: _Model(name, progress, cancel, device), _model_missing(name))
 
 
 SOURCES: dict[str, SourceSpec] = {
     "toy": SourceSpec("toy", "the notebook's pipeline", "the notebook pipeline", FIELD_NAMES,
-                      lambda progress: _Toy()),
+                      lambda progress, cancel, device: _Toy()),
     "minilm": _model_spec("minilm", "MiniLM-L6", "real pretrained attention heads (needs the models extra)"),
     "smollm2": _model_spec("smollm2", "SmolLM2-135M", "real pretrained attention heads (needs the models extra)"),
 }
@@ -127,9 +133,28 @@ SOURCES: dict[str, SourceSpec] = {
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
 
 
+_CHECKPOINTS: dict[str, SourceSpec] = {}
+"""Checkpoints opened by path in this process, by the path as given."""
+
+
+def is_checkpoint_path(name: str) -> bool:
+    """`name` names a file or folder (not a bundled short name): a Hugging Face folder or a .gguf file."""
+    return name not in SOURCES and bool(name.strip()) and (
+        "/" in name or name.startswith((".", "~")) or name.lower().endswith(".gguf") or Path(name).exists())
+
+
 def source_spec(name: str) -> SourceSpec:
-    """The registry's entry for `name` (ValueError naming the choices if there is none)."""
-    try:
-        return SOURCES[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(SOURCE_NAMES)}") from None
+    """The registry's entry for `name`, or one made for a checkpoint's path (ValueError if it is neither)."""
+    spec = SOURCES.get(name) or _CHECKPOINTS.get(name)
+    if spec is not None:
+        return spec
+    if not is_checkpoint_path(name):
+        raise ValueError(f"unknown model {name!r}: use {', '.join(SOURCE_NAMES)}, "
+                         "a Hugging Face folder or a .gguf file")
+    spec = _CHECKPOINTS[name] = _model_spec(name, Path(name).name or name, f"the checkpoint at {name}")
+    return spec
+
+
+def source_names() -> tuple[str, ...]:
+    """Every source the explorer can switch to now: the registry's, then the checkpoints opened so far."""
+    return SOURCE_NAMES + tuple(_CHECKPOINTS)

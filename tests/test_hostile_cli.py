@@ -89,7 +89,7 @@ REFUSED = [
     ("unknown-flag", ["--bogus"], "--bogus", "unrecognized arguments"),
     ("missing-value", ["--seed"], "--seed", "expected one argument"),
     ("prompt-looks-like-a-flag", ["--prompt", "-x"], "--prompt", "expected one argument"),
-    ("model-unknown", ["--model", "gpt"], "--model", "invalid choice"),
+    ("model-unknown", ["--model", "gpt"], "--model", "unknown model 'gpt'"),
 ]
 
 # Accepted as a person means them: (id, args, the config fields the JSON must show)

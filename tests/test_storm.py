@@ -108,7 +108,7 @@ async def test_keyboard_storm(seed, tmp_path, monkeypatch):
         while len(app.screen_stack) > 1:
             app.pop_screen()
             await pilot.pause()
-        await app.run_action("reset")
+        await app.run_action("screen.reset_all")
         await settle(pilot)
         assert_alive(app, f"seed {seed}, after reset")
         assert not app.stale and not app.errors

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Select
 
-from attn_tui.sources import SOURCE_NAMES, source_spec
+from attn_tui.sources import is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
 
 if TYPE_CHECKING:
+    from attn_tui.compute import ComputeService
     from attn_tui.config import AttentionConfig
     from attn_tui.result import Result
+    from attn_tui.session import Session
 
 
 class ExplorerActions(Screen[None]):
@@ -38,6 +40,13 @@ class ExplorerActions(Screen[None]):
     stale: reactive[bool] = reactive(False, init=False)
     """The shown result is not the one the current settings describe."""
 
+    session: Session
+    """The fields, their errors and the requests (ExplorerScreen makes it)."""
+    service: ComputeService
+    """The compute thread (ExplorerScreen makes it)."""
+    _undo: tuple[dict[str, Any], str, str, int, int] | None = None
+    """What the last reset replaced: (field texts, source, stage, layer, head); None once undone."""
+
     def request(self) -> bool:
         """Ask for the result the fields describe (ExplorerScreen validates and submits)."""
         raise NotImplementedError
@@ -46,10 +55,16 @@ class ExplorerActions(Screen[None]):
         """Put `config` into the fields without a request each (ExplorerScreen knows the fields)."""
         raise NotImplementedError
 
+    def _show_texts(self, texts: dict[str, Any]) -> None:
+        """Put field texts, valid or not, into the fields without a request each."""
+        raise NotImplementedError
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what does not apply to the shown result: absent stages, layers of one, heads of one."""
         result = self.result
         settings = source_spec(self.source).settings
+        if action == "undo_reset":
+            return self._undo is not None
         if action == "cycle_layer":
             return result is not None and result.n_layers > 1
         if action == "toggle_special":
@@ -102,11 +117,27 @@ class ExplorerActions(Screen[None]):
         self.hide_special = not self.hide_special
 
     def action_set_source(self, name: str) -> None:
-        if name in SOURCE_NAMES:
+        if name in source_names() or is_checkpoint_path(name):
             self.source = name
 
     def action_cycle_source(self) -> None:
-        self.source = SOURCE_NAMES[(SOURCE_NAMES.index(self.source) + 1) % len(SOURCE_NAMES)]
+        names = source_names()
+        self.source = names[(names.index(self.source) + 1) % len(names)] if self.source in names else names[0]
+
+    def action_open_model(self) -> None:
+        """Ask for a checkpoint's path (a Hugging Face folder or a .gguf file) and show it."""
+        from attn_tui.screens.open_model import OpenModelScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.action_set_source(path)
+
+        self.app.push_screen(OpenModelScreen(), chosen)
+
+    def action_cancel_loading(self) -> None:
+        """Stop loading a model (the toy comes back)."""
+        self.service.cancel_loading()
+        self.source = "toy"
 
     def action_toggle_overview(self) -> None:
         self.overview = not self.overview
@@ -128,15 +159,40 @@ class ExplorerActions(Screen[None]):
         grid = self.query_one("#attention-grid", MatrixView)
         grid.compact = not grid._compact_now
 
-    def action_reset(self) -> None:
-        """Restore the notebook's defaults (every setting and the prompt) and recompute."""
+    def _reset(self, *, prompt: bool) -> None:
+        """Restore the notebook's settings (and its prompt, if asked); remember what was there for undo."""
         from attn_tui.config import DEFAULTS
 
-        self._sync_widgets(DEFAULTS)
+        self._undo = (dict(self.session.texts), self.source, self.stage, self.model_layer, self.head)
+        kept = str(self.session.texts["prompt"])
+        self._sync_widgets(DEFAULTS if prompt else DEFAULTS.replace(prompt=kept))
         self.source = "toy"  # the notebook is the toy pipeline; a real model is a setting too
         self.stage = DEFAULT_STAGE
         self.head = 0
         self.overview = False
         self.query_one("#attention-grid", MatrixView).compact = None
         self.request()
-        self.notify("Reset to the notebook's defaults.", timeout=2)
+        what = "Settings and prompt" if prompt else "Settings (not the prompt)"
+        self.notify(f"{what} reset to the notebook's. u undoes it.", timeout=4, markup=False)
+        self.refresh_bindings()
+
+    def action_reset(self) -> None:
+        """Restore the notebook's settings; the prompt stays as typed."""
+        self._reset(prompt=False)
+
+    def action_reset_all(self) -> None:
+        """Restore the notebook's settings and its prompt."""
+        self._reset(prompt=True)
+
+    def action_undo_reset(self) -> None:
+        """Put back what the last reset replaced: every field as it was typed, the source and the view."""
+        if self._undo is None:
+            return
+        texts, source, stage, layer, head = self._undo
+        self._undo = None
+        self._show_texts(texts)
+        self.source = source
+        self.stage, self.model_layer, self.head = stage, layer, head
+        self.request()
+        self.notify("Reset undone.", timeout=2, markup=False)
+        self.refresh_bindings()

@@ -13,16 +13,16 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
+from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
 from attn_tui.compat import FrameHold
 from attn_tui.compute import ComputeService, Outcome, View
-from attn_tui.config import field_text
 from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
 from attn_tui.screens.actions import ExplorerActions
 from attn_tui.screens.presenter import Presenter, ViewState
 from attn_tui.session import Session
-from attn_tui.sources import SOURCE_NAMES, source_spec
+from attn_tui.sources import SOURCE_NAMES, is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGES, Matrix
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
@@ -57,6 +57,12 @@ PANE_TITLES = {
 }
 
 
+def loading_text(label: str, fraction: float) -> str:
+    """`loading SmolLM2… ██████░░░░░░ 45% · m or the palette cancels`: what the panes say while a model loads."""
+    done = round(fraction * 12)
+    return f"{label} {'█' * done}{'░' * (12 - done)} {fraction:.0%} · m or the palette's Cancel loading stops it"
+
+
 class ExplorerScreen(ExplorerActions):
     """Prompt and settings in, every stage of self-attention on screen, recomputed on every edit."""
 
@@ -82,21 +88,24 @@ class ExplorerScreen(ExplorerActions):
         Binding("m", "cycle_source", "Model", show=False),
         Binding("e", "app.export", "Export"),
         Binding("r", "reset", "Reset", show=False),
+        Binding("u", "undo_reset", "Undo reset"),
     ]
 
-    def __init__(self, config: AttentionConfig, source: str = "toy") -> None:
+    def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu") -> None:
         super().__init__()
         self.start_config = config
         """The state the explorer opened with (flags or keyword arguments)."""
-        self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES else "toy")
+        self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES or is_checkpoint_path(source)
+                          else "toy")
         self.session = Session.start(config, self.source)
         self.results: dict[str, Result] = {}
         """The latest result of each source, so switching back shows it at once."""
         self._prepared: tuple[Result, View, Matrix | None] | None = None
         """(result, view, matrix) from the worker: the grid's next matrix, already made."""
         self._syncing = False
-        self.service = ComputeService(self._deliver)
+        self.service = ComputeService(self._deliver, device)
         self.presenter: Presenter | None = None
+        self._focus_before_too_small: Widget | None = None
         self._hold: FrameHold | None = None
 
     # -- layout ---------------------------------------------------------------------------------
@@ -160,8 +169,15 @@ class ExplorerScreen(ExplorerActions):
         if too_small:  # short lines: they must read at 30 columns and less
             self.query_one("#too-small", Static).update(
                 f"Terminal too small: {width} × {height}.\nattn-tui needs {MIN_WIDTH} × {MIN_HEIGHT}.\nctrl+q quits.")
+        if too_small and not self.has_class("-too-small"):
+            # The panes are about to be hidden, and with them the focused field: remember it, so that
+            # focus comes back there (not to the grid, where the next `r` typed would reset everything).
+            self._focus_before_too_small = self.focused
         self.set_class(too_small, "-too-small")
         self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+        if not too_small and self._focus_before_too_small is not None:
+            widget, self._focus_before_too_small = self._focus_before_too_small, None
+            self.call_after_refresh(widget.focus)
 
     def view_state(self) -> ViewState:
         return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
@@ -171,16 +187,20 @@ class ExplorerScreen(ExplorerActions):
 
     def _sync_widgets(self, config: AttentionConfig) -> None:
         """Put `config` into the prompt and settings widgets (without triggering a request each)."""
+        self.session.load(config)
+        self._show_texts(self.session.texts)
+
+    def _show_texts(self, texts: dict[str, Any]) -> None:
+        """Put field texts (valid or not) into the widgets, and into the session, without a request each."""
         self._syncing = True
         try:
             with self.prevent(Checkbox.Changed, Select.Changed):  # the inputs: see _syncing
-                self.query_one("#prompt", Input).value = config.prompt
                 for field, wid in FIELD_IDS.items():
-                    if field not in ("prompt", "causal", "vocab_mode"):
-                        self.query_one(f"#{wid}", Input).value = field_text(field, getattr(config, field))
-                self.query_one("#causal", Checkbox).value = config.causal
-                self.query_one("#vocab-mode", Select).value = config.vocab_mode
-            self.session.load(config)
+                    if field not in ("causal", "vocab_mode"):
+                        self.query_one(f"#{wid}", Input).value = str(texts[field])
+                self.query_one("#causal", Checkbox).value = bool(texts["causal"])
+                self.query_one("#vocab-mode", Select).value = texts["vocab_mode"]
+            self.session.texts = dict(texts)
         finally:
             self._syncing = False
 
@@ -225,7 +245,7 @@ class ExplorerScreen(ExplorerActions):
     @on(Select.Changed, "#model")
     def _source_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
-        if isinstance(value, str) and value in SOURCE_NAMES and value != self.source:
+        if isinstance(value, str) and value in source_names() and value != self.source:
             self.source = value
 
     def request(self) -> bool:
@@ -284,12 +304,18 @@ class ExplorerScreen(ExplorerActions):
         self._release_frame()
         if outcome.field == "model":
             self.notify(outcome.message, title="Model unavailable", severity="error", timeout=8, markup=False)
+            if self.result is None and self.presenter is not None:
+                # Nothing of this source to show: every pane says why, not "loading…" for ever.
+                self.presenter.waiting(f"✗ {outcome.message}")
 
     @on(SourceLoading)
     def _source_loading(self, event: SourceLoading) -> None:
-        if event.outcome.source == self.source:
-            self.session.note = f"{event.outcome.label} {event.outcome.fraction:.0%}"
+        outcome = event.outcome
+        if outcome.source == self.source:
+            self.session.note = f"{outcome.label} {outcome.fraction:.0%}"
             self._render_status()
+            if self.result is None and self.presenter is not None:
+                self.presenter.waiting(loading_text(outcome.label, outcome.fraction))
 
     def watch_result(self) -> None:
         result = self.result
@@ -308,7 +334,10 @@ class ExplorerScreen(ExplorerActions):
             return
         result, view = self.result, self.view_state()
         if result is None:
-            self.presenter.waiting(f"loading {self.source}…" if self.source != "toy" else "computing…")
+            self.presenter.waiting(loading_text(f"loading {source_spec(self.source).title}…", 0.0)
+                                   if self.source != "toy" else "computing…")
+            self.presenter.set_title("#stage-box", "Stage")
+            self.presenter.set_title("#embeddings-box", "Embeddings")
         else:
             prepared = self._prepared
             matrix = prepared[2] if prepared is not None and prepared[0] is result and prepared[1] == View(
@@ -377,6 +406,11 @@ class ExplorerScreen(ExplorerActions):
         select = self.query_one("#model", Select)
         if select.value != self.source:
             with self.prevent(Select.Changed):
+                names = source_names()
+                if self.source not in names:
+                    names = (*names, self.source)
+                select.set_options([(source_spec(name).title if name not in SOURCE_NAMES else name, name)
+                                    for name in names])
                 select.value = self.source
 
     def redraw(self) -> None:

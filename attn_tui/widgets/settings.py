@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -70,7 +71,7 @@ class SettingsPanel(Vertical):
                 yield Label(label)
                 box = SafeInput(field_text(field, getattr(DEFAULTS, field)), id=wid, compact=True,
                             select_on_focus=False)
-                box.tooltip = tip
+                box.tooltip = Text(tip)  # user text is never markup
                 yield box
             yield Label("causal")
             yield Checkbox("mask j > i", DEFAULTS.causal, id="causal", compact=True)
@@ -97,7 +98,8 @@ class SettingsPanel(Vertical):
             widget = self.query_one(f"#{wid}")
             widget.set_class(field in errors, "-bad")
             if isinstance(widget, Input):
-                widget.tooltip = errors.get(field) or next(t for f, _, _, t in NUMBER_FIELDS if f == field)
+                # The message quotes what was typed (`[/]`): a Text, never parsed as markup.
+                widget.tooltip = Text(errors.get(field) or next(t for f, _, _, t in NUMBER_FIELDS if f == field))
         shown = {f: m for f, m in errors.items() if f != "prompt"}
         self.set_class(bool(shown), "-has-errors")
         self.query_one("#settings-errors", Static).update("\n".join(f"✗ {m}" for m in shown.values()))
