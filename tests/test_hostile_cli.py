@@ -419,3 +419,45 @@ def test_a_script_of_a_model_is_refused_and_nothing_written(tmp_path, args):
     assert out.returncode == 2
     assert "the script recomputes the toy pipeline" in _printable_line(out.stderr)
     assert list(tmp_path.iterdir()) == []
+
+
+# ── A kill during an export, a taken target (items 10 and 11) ─────────────────────────────────────
+
+WORDS_2048 = " ".join(f"w{i}" for i in range(2048))
+BIG_EXPORT = ["--prompt", WORDS_2048, "--heads", "8", "--d-k", "32", "--d-v", "32", "--vocab-size", "5000"]
+
+
+@pytest.mark.parametrize("name", ["SIGKILL", "SIGTERM", "SIGHUP"])
+def test_a_kill_during_an_export_leaves_no_truncated_file(tmp_path, name):
+    import signal
+
+    sig = getattr(signal, name)
+    proc = subprocess.Popen([sys.executable, "-m", "attn_tui", "--export", "csv", "--export-dir", str(tmp_path),
+                             *BIG_EXPORT], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    end = time.monotonic() + 120
+    while time.monotonic() < end and proc.poll() is None:  # until the CSV (about 46 MB) is a few MB in
+        written = [p for p in tmp_path.iterdir() if p.stat().st_size > 2_000_000]
+        if written:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the export ended before it could be killed"
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    target = tmp_path / "attn-weights-head0.csv"
+    assert not target.exists(), "a truncated file under the real name"
+    if sig != signal.SIGKILL:  # an ordinary kill unwinds: the temporary file goes too
+        assert proc.returncode == 128 + sig, (proc.returncode, err)
+        assert list(tmp_path.iterdir()) == [], "the temporary file is left behind"
+    again = _run(["--export", "csv", "--export-dir", str(tmp_path), "--prompt", "a b c"])
+    assert again.returncode == 0, again.stderr  # not refused: nothing is in the way
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 4
+
+
+def test_a_taken_target_touches_nothing_from_the_command(tmp_path):
+    taken = tmp_path / "attn-weights-head0.csv"
+    taken.write_text("mine\n")
+    out = _run(["--export", "json,csv,npz", "--export-dir", str(tmp_path)])
+    assert out.returncode == 2
+    assert _printable_line(out.stderr) == f"error: {taken} exists; not overwriting\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [taken.name] and taken.read_text() == "mine\n"
