@@ -78,7 +78,7 @@ REFUSED = [
     ("table-one-over-ceiling", ["--vocab-size", str(MAX_TABLE_CELLS // 4096 + 1), "--d-model", "4096"],
      "--vocab-size", "ceiling"),
     ("attention-over-ceiling", ["--prompt", " ".join(["w"] * 4000), "--heads", "4", "--d-k", "64", "--d-v", "64"],
-     "--prompt", "over the ceiling of 33,554,432 attention cells"),
+     "--prompt", "over the ceiling of 16,777,216 attention cells"),
     ("vocab-mode-unknown", ["--vocab-mode", "bpe"], "--vocab-mode", "use seed or dense"),
     ("vocab-mode-empty", ["--vocab-mode", ""], "--vocab-mode", "use seed or dense"),
     ("escape-in-number", ["--d-k", "\x1b[2J"], "--d-k", "'\\x1b[2J' is not a whole number"),
@@ -424,7 +424,7 @@ def test_a_script_of_a_model_is_refused_and_nothing_written(tmp_path, args):
 # ── A kill during an export, a taken target (items 10 and 11) ─────────────────────────────────────
 
 WORDS_2048 = " ".join(f"w{i}" for i in range(2048))
-BIG_EXPORT = ["--prompt", WORDS_2048, "--heads", "8", "--d-k", "32", "--d-v", "32", "--vocab-size", "5000"]
+BIG_EXPORT = ["--prompt", WORDS_2048, "--heads", "4", "--d-k", "32", "--d-v", "32", "--vocab-size", "5000"]
 
 
 @pytest.mark.parametrize("name", ["SIGKILL", "SIGTERM", "SIGHUP"])
