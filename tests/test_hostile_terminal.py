@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -170,11 +171,22 @@ def test_shrinking_to_a_tiny_terminal_shows_the_notice(terminal):
 TITLE_PROMPT = "hi \x1b]2;PWNED\x07 x \x1b]52;c;aGk=\x07 \u202eabc"
 
 
+_CSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]")
+# Textual's own: the pointer shape (OSC 22), and a copy to the clipboard (OSC 52), base64 so no user text is raw.
+_TEXTUAL_OSC = re.compile(rb"\x1b\]22;[a-z-]*\x07|\x1b\]52;c;[A-Za-z0-9+/=]*\x07")
+
+
 def assert_obeys_nothing(output: bytes) -> None:
-    """No escape sequence from the prompt reached the terminal: no OSC 2 (title), OSC 52 (clipboard), RLO."""
-    assert b"\x1b]2;PWNED" not in output, "the title escape reached the terminal"
-    assert b"\x1b]52;c;aGk=" not in output, "the clipboard escape reached the terminal"
-    assert "\u202e".encode() not in output, "the bidi override reached the terminal"
+    """Nothing but Textual's own sequences reached the terminal: once its CSI sequences and its OSC 22 are
+    taken out, no ESC is left (an OSC 2 title, an OSC 52 clipboard write, even one cut by a cursor move),
+    no C1 control and no bidi override."""
+    rest = _TEXTUAL_OSC.sub(b"", _CSI.sub(b"", output))
+    where = rest.find(b"\x1b")
+    assert where < 0, f"an escape sequence from user text reached the terminal: {rest[where - 60:where + 60]!r}"
+    text = rest.decode("utf-8", "replace")
+    assert not any(0x80 <= ord(c) <= 0x9F for c in text), "a C1 control reached the terminal"
+    assert not any(c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" for c in text), \
+        "a bidi override reached the terminal"
 
 
 def test_the_export_dialog_shows_the_command_line_without_obeying_it(terminal):
@@ -284,3 +296,26 @@ def test_redirected_streams_draw_on_the_terminal(terminal, tmp_path, fd, name):
     assert term.quit() == 0  # ... and keys come from it: ctrl+q quits
     if name:
         assert os.path.getsize(path) == 0, "nothing drawn into the redirected file"
+
+
+@pytest.mark.xfail(strict=True, reason="UI side: screens/export.py shows the export folder in its notifications "
+                                       "and overwrite question as is; it must go through display.printable")
+def test_an_export_folder_with_escapes_is_shown_not_obeyed(terminal, tmp_path):
+    folder = tmp_path / "res\x1b]2;PWNED\x07\u202e"
+    term = terminal("--prompt", "a b", "--export-dir", str(folder))
+    term.wait_for(b"current")
+    term.write(b"\x1b")
+    term.read(0.5)
+    term.write(b"e")
+    term.wait_for(b"reopens")
+    term.write(b"j")  # JSON: "wrote …/attn-result.json"
+    term.read(2)
+    term.write(b"\x1b")  # the dialog again, and JSON again: "… exists. Overwrite it?"
+    term.read(0.5)
+    term.write(b"e")
+    term.read(1)
+    term.write(b"j")
+    term.read(2)
+    assert (folder / "attn-result.json").exists()
+    assert_obeys_nothing(term.output)
+    assert term.quit() == 0
