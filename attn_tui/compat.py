@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -133,10 +134,8 @@ def paste_as_text() -> None:
                     return
                 continue
             except ParseError as error:  # the end of input
-                try:
+                with contextlib.suppress(StopIteration):
                     inner.throw(error)
-                except StopIteration:
-                    pass
                 return
             try:
                 awaiting = inner.send(character)

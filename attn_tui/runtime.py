@@ -109,6 +109,7 @@ def quit_on_signals(app: Any, restore: Callable[[], None] | None = None, grace: 
     by hand and the process ends at once. Yields the signals received (the CLI exits with 128 + the last).
     """
     import asyncio
+    import contextlib
     import os
     import signal
     import threading
@@ -120,10 +121,8 @@ def quit_on_signals(app: Any, restore: Callable[[], None] | None = None, grace: 
 
         remove_in_flight()
         if restore is not None:
-            try:
+            with contextlib.suppress(Exception):  # a hung-up terminal (EIO, termios.error): nothing to restore
                 restore()
-            except Exception:  # noqa: BLE001 - a hung-up terminal: nothing left to restore
-                pass
         os._exit(128 + signum)
 
     def watchdog(signum: int) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 import csv
+import dataclasses
 import json
 import math
 import shlex

@@ -9,6 +9,7 @@ would pull a multi-GB build. What the full `pipx install .` gives was checked by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import site
@@ -114,10 +115,8 @@ def _draws_and_quits(command: str, cwd: Path, env: dict[str, str]) -> None:
                 assert os.waitstatus_to_exitcode(status) == 0
                 return
             if select.select([fd], [], [], 0.1)[0]:
-                try:
+                with contextlib.suppress(OSError):
                     output += os.read(fd, 65536)
-                except OSError:
-                    pass
         raise AssertionError("ctrl+q did not quit")
     finally:
         try:

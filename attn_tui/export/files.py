@@ -15,6 +15,7 @@ SIGKILL can leave a `.NAME.*.tmp` beside the target. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -66,10 +67,8 @@ _IN_FLIGHT: set[str] = set()
 def remove_in_flight() -> None:
     """Remove every temporary file still being written: for a process about to end without unwinding."""
     for temp in list(_IN_FLIGHT):
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temp)
-        except OSError:
-            pass
 
 
 def write_file(path: Path, write: Callable[[IO[Any]], object], *, binary: bool = False,
