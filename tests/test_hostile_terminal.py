@@ -319,3 +319,36 @@ def test_an_export_folder_with_escapes_is_shown_not_obeyed(terminal, tmp_path):
     assert (folder / "attn-result.json").exists()
     assert_obeys_nothing(term.output)
     assert term.quit() == 0
+
+
+STUCK_APP = """
+import asyncio, sys
+from attn_tui import runtime
+
+class Stuck:  # an app whose exit never comes: a frozen event handler, a hung-up terminal
+    def exit(self, result=None, return_code=0):
+        print("exit asked", flush=True)
+
+async def main():
+    with runtime.quit_on_signals(Stuck(), lambda: print("restored", flush=True), grace=float(sys.argv[1])):
+        print("running", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("grace", "signals"), [(0.5, 1), (30, 2)], ids=["grace-runs-out", "second-signal"])
+def test_an_app_that_cannot_stop_is_ended_with_the_terminal_restored(grace, signals):
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_APP, str(grace)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "running\n"
+    started = time.monotonic()
+    for _ in range(signals):
+        os.kill(proc.pid, signal.SIGTERM)
+        time.sleep(0.2)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert out == "exit asked\nrestored\n"
+    assert time.monotonic() - started < 10
