@@ -118,11 +118,14 @@ MODEL_PROMPTS = {"minilm": " ".join(["word"] * 510), "smollm2": " ".join(["word"
 """Each bundled model at its token cap (512 with [CLS] and [SEP]; 410)."""
 
 
+SMOLLM2_OVER = ("smollm2 at its 410-token cap peaks at 1.15 GiB: 513 MiB of float32 weights plus 30 × 9 maps "
+                "of 410² (models.base.ATTENTION_BUDGET, MODEL_SPECS: not this module's)")
+
+
 @pytest.mark.parametrize("model", [
     "minilm",
-    pytest.param("smollm2", marks=[pytest.mark.slow, pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason="smollm2 at its 410-token cap peaks at 1.15 GiB: 513 MiB of float32 weights plus "
-                            "30 × 9 maps of 410² (models.base.ATTENTION_BUDGET, MODEL_SPECS: not this module's)")]),
+    pytest.param("smollm2", marks=[pytest.mark.slow,
+                                   pytest.mark.xfail(strict=True, raises=AssertionError, reason=SMOLLM2_OVER)]),
 ])
 def test_model_json_at_the_token_cap(model):  # minilm about 7 s, smollm2 10 to 45 s
     from attn_tui import models
