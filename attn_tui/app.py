@@ -38,14 +38,14 @@ class AttnApp(App[int]):
     ]
 
     def __init__(self, config: AttentionConfig | None = None, model: str = "toy",
-                 export_dir: str | Path = ".", device: str = "cpu", **fields: Any) -> None:
+                 export_dir: str | Path = ".", device: str = "cpu", compare: str = "", **fields: Any) -> None:
         from attn_tui import runtime
 
         runtime.configure_malloc()  # before any worker thread exists
         super().__init__()
         self.start_config = (config or DEFAULTS).replace(**fields)
         """The state the app opened with (flags or keyword arguments)."""
-        self.explorer = ExplorerScreen(self.start_config, model, device=device)
+        self.explorer = ExplorerScreen(self.start_config, model, device=device, compare=compare)
         """The explorer: the app's default screen."""
         self.export_flow = ExportFlow(self, Path(export_dir))
 

@@ -15,6 +15,7 @@ from attn_tui.sources import SOURCE_NAMES
 from attn_tui.text import printable, scrub
 
 if TYPE_CHECKING:
+    from attn_tui.report import Extras
     from attn_tui.result import Result
 
 EXIT_USAGE = 2
@@ -94,6 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve the explorer to a web browser (needs the web extra)")
     modes.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default: 127.0.0.1)")
     modes.add_argument("--port", type=int, default=8000, help="--serve: port (default: 8000)")
+    modes.add_argument("--allow-remote", action="store_true",
+                       help="--serve: allow a --host that is not loopback (no authentication: anyone "
+                            "who reaches the port runs an app here; see SECURITY.md)")
+    modes.add_argument("--max-sessions", type=int, default=4, metavar="N",
+                       help="--serve: apps running at once; more connections are refused (default: 4)")
+    modes.add_argument("--session-memory", type=int, default=3072, metavar="MIB",
+                       help="--serve: each app's memory cap in MiB, 0 for none (default: 3072)")
+    extras = parser.add_argument_group("--json extras (each adds a key to the object)")
+    extras.add_argument("--head-stats", action="store_true",
+                        help="every layer × head's entropy, sink, self, previous, duplicate, induction, max")
+    extras.add_argument("--induction-test", metavar="N", nargs="?", const="50", default=None,
+                        help="N random tokens repeated twice; each head's induction score (default N: 50)")
+    extras.add_argument("--induction-seed", metavar="SEED", default=None,
+                        help="seed of the induction test's tokens (default: 0)")
+    extras.add_argument("--compare", metavar="TEXT", default=None,
+                        help="prompt B: its tokens and attentions, and Δ vs B in --head-stats")
+    extras.add_argument("--generate", metavar="N", nargs="?", const="8", default=None,
+                        help="generate N tokens greedily after the prompt (decoders; default N: 8)")
+    extras.add_argument("--value-weighted", action="store_true",
+                        help="α_ij · ‖f_h(x_j)‖: each weight times the size of its value through W_O")
+    extras.add_argument("--rollout", action="store_true", help="attention rollout after every layer")
+    extras.add_argument("--words", action="store_true", help="subword tokens merged into words")
     return parser
 
 
@@ -118,11 +141,44 @@ def config_from_args(args: argparse.Namespace) -> AttentionConfig:
     return config
 
 
+def _count(option: str, text: str, minimum: int, maximum: int) -> int:
+    """A whole number typed for `option` (spaces, a sign, `_` between digits as elsewhere), or exit 2."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        fail(f"{option}: {text!r} is not a whole number")
+    if not minimum <= value <= maximum:
+        fail(f"{option}: {value} is out of range: allowed {minimum:,} to {maximum:,}")
+    return value
+
+
+def extras_from_args(args: argparse.Namespace) -> Extras | None:
+    """What the `--json` extras ask for, or None if none is set; any without --json exits 2."""
+    given = [name for name in ("head_stats", "induction_test", "induction_seed", "compare", "generate",
+                               "value_weighted", "rollout", "words") if getattr(args, name) not in (None, False)]
+    if not given or (not args.json and given == ["compare"]):  # prompt B opens the explorer comparing
+        return None
+    if not args.json:
+        fail(f"{flag(given[0])}: only with --json (it adds a key to the JSON object)")
+    from attn_tui.report import Extras
+
+    return Extras(
+        head_stats=args.head_stats,
+        induction_test=None if args.induction_test is None else _count("--induction-test", args.induction_test,
+                                                                       1, 100_000),
+        induction_seed=0 if args.induction_seed is None else _count("--induction-seed", args.induction_seed,
+                                                                    -(2**63), 2**64 - 1),
+        compare=args.compare,
+        generate=None if args.generate is None else _count("--generate", args.generate, 1, 100_000),
+        value_weighted=args.value_weighted,
+        rollout=args.rollout,
+        words=args.words,
+    )
+
+
 def _write_json(result: Result) -> int:
     from attn_tui.serialize import write_json
 
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(encoding="utf-8")  # JSON is UTF-8 (RFC 8259), whatever the locale says
     write_json(result.json_items(), sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()
@@ -160,10 +216,25 @@ def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result
         fail(str(error))
 
 
-def run_json(config: AttentionConfig, model: str = "toy", device: str = "cpu") -> int:
+def run_json(config: AttentionConfig, model: str = "toy", device: str = "cpu", extras: Extras | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
         fail("stdout is closed: nowhere to write the JSON")
-    return _write_json(_compute(config, model, device))
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")  # JSON is UTF-8 (RFC 8259), whatever the locale says
+    if extras is None or not extras.any():
+        return _write_json(_compute(config, model, device))
+    from attn_tui import report
+
+    # A generation makes its own result; anything else starts from the prompt's, refused as usual.
+    result = None if extras.generate is not None else _compute(config, model, device)
+    try:
+        built = report.build(config, model, extras, result)
+    except report.Refused as error:
+        fail(str(error))
+    report.write_json(built.json_items(), sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return 0
 
 
 def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
@@ -280,7 +351,8 @@ def run_app(config: AttentionConfig, args: argparse.Namespace) -> int:
     from attn_tui.app import AttnApp
 
     patch_terminal_input()
-    app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device)
+    app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device,
+                  compare=args.compare or "")
     if driver is not None:
         app.driver_class = driver
     with runtime.quit_on_signals(app, restore) as received:
@@ -295,23 +367,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scrub_text_flags(args)
     config = config_from_args(args)
+    extras = extras_from_args(args)
     try:
         if args.json or args.export or args.export_script:
             from attn_tui import runtime
 
             with runtime.exit_on_signals():  # a kill while writing removes the half-written temporary file
                 if args.json:
-                    return run_json(config, args.model, args.device)
+                    return run_json(config, args.model, args.device, extras)
                 if args.export:
                     return run_export(config, args)
                 if args.model != "toy":
                     fail("--export-script: the script recomputes the toy pipeline; a real model has none")
                 return write_script(config, args.export_script)
         if args.serve:
-            from attn_tui.serve import ServeError, serve
+            from attn_tui.serve import Limits, ServeError, serve
 
+            limits = Limits(args.max_sessions, args.session_memory or None)
             try:
-                return serve(args.host, args.port, config, model=args.model)
+                return serve(args.host, args.port, config, model=args.model, allow_remote=args.allow_remote,
+                             limits=limits)
             except ServeError as error:
                 fail(str(error))
         return run_app(config, args)

@@ -11,6 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from attn_tui.export.formats import EXPORTS
 from attn_tui.sources import source_names, source_spec
 from attn_tui.stages import STAGES
+from attn_tui.widgets.head_table import HeadTable
 
 if TYPE_CHECKING:
     from attn_tui.screens.explorer import ExplorerScreen
@@ -28,6 +29,7 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     """Every explorer command that applies now, in the order help lists them."""
     result = explorer.result
     folder = getattr(explorer.app, "export_dir", ".")
+    where = "download it in the browser" if explorer.app.is_web else f"write it to {folder}"
     for stage in STAGES:
         if result is None or stage.name in result.stages:
             yield (f"Stage: {stage.label}", f"{stage.formula} — {stage.explain}",
@@ -39,6 +41,14 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
         yield "Toggle heads overview", "every head's weights side by side", explorer.action_toggle_overview
     for name in source_names():
         yield f"Model: {name}", source_spec(name).description, partial(explorer.action_set_source, name)
+    yield "Head table", "every layer × head with its statistics; sortable; enter opens a head (H)", \
+        explorer.action_toggle_table
+    if explorer.table:
+        yield ("Induction test", "repeat 50 random tokens: induction heads attend to what came after the "
+                                 "token's first occurrence", partial(explorer.post_message, HeadTable.InductionAsked()))
+    yield "Compare with prompt B…", "a second prompt: the grid shows A, B or A − B (b)", explorer.action_compare
+    if explorer.session.compare.strip():
+        yield "Stop comparing", "forget prompt B", explorer.action_stop_comparing
     yield ("Open model…", "a Hugging Face folder or a .gguf file from this disk (nothing in it is run)",
            explorer.action_open_model)
     if explorer.result is None and explorer.source != "toy":
@@ -56,14 +66,14 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
               "script": "Python script"}
     for fmt in EXPORTS:
         if fmt.kind == "script":
-            yield ("Export: SVG of the screen", f"write it to {folder}",
+            yield ("Export: SVG of the screen", where,
                    _app_action(explorer, "export_as('screen')"))
-        yield (f"Export: {labels.get(fmt.kind, fmt.kind)}", f"write it to {folder}",
+        yield (f"Export: {labels.get(fmt.kind, fmt.kind)}", where,
                _app_action(explorer, f"export_as('{fmt.kind}')"))
     yield "Export…", "choose a format and a folder", _app_action(explorer, "export")
     yield ("Show the command line", "the attn-tui command that reopens this state (copied)",
            _app_action(explorer, "show_command"))
-    yield "Zoom: numbers / colour blocks", "toggle the grid's cell size", explorer.action_toggle_compact
+    yield "Zoom: auto / numbers / colour blocks", "how the grid draws its cells (z)", explorer.action_cycle_zoom
     yield "Reset to the notebook", "restore every default setting; the prompt stays", explorer.action_reset
     yield "Reset everything, the prompt too", "the notebook's settings and prompt", explorer.action_reset_all
     if explorer._undo is not None:

@@ -42,6 +42,8 @@ class Request:
     source: str
     config: AttentionConfig
     view: View
+    compare: str | None = None
+    """Prompt B: run too, with the same source and settings, for the comparison views."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Computed:
     result: Result
     seconds: float
     grid: Matrix | None
+    compare: Result | None = None
+    """Prompt B's result, when the request had one."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,9 @@ class ComputeService:
 
         started = time.perf_counter()
         try:
-            result = self._open(request.source).run(request.config)
+            source = self._open(request.source)
+            result = source.run(request.config)
+            compare = source.run(request.config.replace(prompt=request.compare)) if request.compare else None
             seconds = time.perf_counter() - started
             # The grid's matrix (its colour range is two passes over T² cells) is made here too, off the
             # UI thread, for the view asked for; if the view changes meanwhile, the UI makes its own.
@@ -184,4 +190,4 @@ class ComputeService:
             return Failed(request, error.field, str(error))
         except Exception as error:  # noqa: BLE001 — the worker outlives any failure and says what it was
             return Failed(request, None, f"could not compute: {error}")
-        return Computed(request, result, seconds, grid)
+        return Computed(request, result, seconds, grid, compare)

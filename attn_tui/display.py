@@ -29,39 +29,45 @@ def width_of(text: str) -> int:
     return cell_len(printable(text))
 
 
-def number_format(low: float, high: float, *, sequential: bool = False) -> tuple[int, str]:
-    """(width, spec) so that every value in [low, high] prints in `width` cells, unambiguously.
+def number_format(low: float, high: float, *, sequential: bool = False, extra: int = 0) -> tuple[int, str]:
+    """(width, spec) so that every value in [low, high] prints in `width` cells, readably.
 
-    Two significant figures, as compact as a grid cell needs: weights as `.42` (and `1.0`),
-    small signed values as `-.42`, then `-4.2`, `-42`, `-420`, and `4e+03` style past 9,999.
-    The inspector shows every number in full.
+    Enough digits to read a value, as compact as a grid cell needs: weights as `.42` (and `1.0`),
+    small signed values as `-.42`, then `-4.21`, `37.2`, `420`, and `4e+03` past 9,999; `extra`
+    decimals more where the view has room. The inspector shows every number in full.
     """
     top = max(abs(low), abs(high))
     if sequential and low >= 0 and top <= 1.0:
-        spec = "w"
+        spec = f"w{2 + extra}"
     elif top < 0.995:
-        spec = "s"
-    elif top < 9.95:
-        spec = ".1f"
+        spec = f"s{2 + extra}"
+    elif top < 9.995:
+        spec = f".{2 + extra}f"
+    elif top < 99.95:
+        spec = f".{1 + extra}f"
     elif top < 9999.5:
-        spec = ".0f"
+        spec = f".{extra}f"
     else:
-        spec = ".0e"
+        spec = f".{extra}e"
     samples = [fmt(v, spec) for v in (low, high, -top if low < 0 else top)]
     return max(len(s) for s in samples), spec
 
 
 def fmt(value: float, spec: str) -> str:
     """`value` in a `number_format` spec; never `-0`, never a stray sign on a zero."""
-    if spec == "w":  # weights in [0, 1]: '.42', '1.0'
-        return "1.0" if value >= 0.995 else f"{value:.2f}"[1:]
-    if spec == "s":  # |x| < 1: '-.42', '.42'
-        text = f"{value:.2f}"
-        if text in ("-0.00", "0.00"):
-            return ".00"
+    if spec[0] == "w":  # weights in [0, 1]: '.42', '1.0' (or '.423', '1.00' with a decimal more)
+        places = int(spec[1:])
+        if value >= 1 - 0.5 * 10**-places:
+            return "1." + "0" * (places - 1)
+        return f"{value:.{places}f}"[1:]
+    if spec[0] == "s":  # |x| < 1: '-.42', '.42'
+        places = int(spec[1:])
+        text = f"{value:.{places}f}"
+        if float(text) == 0:
+            return "." + "0" * places
         return text.replace("0.", ".", 1)
     text = format(value, spec)
-    if spec == ".0e":
+    if spec.endswith("e"):
         mantissa, exponent = text.split("e")
         return f"{mantissa}e{int(exponent)}"
     if text.startswith("-") and float(text) == 0:

@@ -6,7 +6,7 @@ The inspector widget only styles them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attn_tui.display import fit
 
@@ -134,6 +134,23 @@ def _explain_context(result: Result, layer: int, head: int, row: int, col: int) 
     return lines
 
 
+SATURATED = 0.99
+"""A row whose largest weight is above this is as good as one-hot: the inspector says so."""
+
+
+def _saturation(result: Result, row: Any, i: int) -> list[str]:
+    """A note when row i's softmax is saturated (one key takes nearly all the weight), and what to try."""
+    top = float(row.max())
+    if top <= SATURATED:
+        return []
+    key = int(row.argmax())
+    lines = ["", f"row {i} is saturated: key {_word(result, key)}", f"  takes {top:.1%} of the weight"]
+    if getattr(result, "config", None) is not None:  # the toy: its settings can flatten it
+        return lines + ["  (the scaled scores are far apart;", "  try τ above 1, or a larger d_k:",
+                        "  √d_k divides the scores)"]
+    return lines + ["  (real heads often do this, most on", "  the first token: an attention sink;", "  x hides it)"]
+
+
 def _explain_attention(result: Result, stage: str, layer: int, h: int, i: int, j: int,
                        kept: tuple[int, ...] | None) -> list[str]:
     q = result.stage_tensor("query", layer, h)[i].tolist()
@@ -144,7 +161,8 @@ def _explain_attention(result: Result, stage: str, layer: int, h: int, i: int, j
     where = _where(result, layer, h)
     lines = [
         f"query {_word(result, i)}",
-        f"key   {_word(result, j)}" + (f"   {where}" if where else ""),
+        f"key   {_word(result, j)}",
+        *([where] if where else []),
         "",
         f"q_{i}·k_{j} = Σ of {d} products",
         f"  {_dot_terms(q, k)}",
@@ -181,6 +199,7 @@ def _explain_attention(result: Result, stage: str, layer: int, h: int, i: int, j
     if kept is not None:
         shown = float(weights[i, list(kept)].sum())
         lines += [f"  ÷ {shown:.4f} (visible share)", f"  = {weight / shown if shown else 0.0:.4f} shown"]
+    lines += _saturation(result, weights[i], i)
     if "value" not in result.stages:
         return lines
     v = result.stage_tensor("value", layer, h)[j]
@@ -193,3 +212,23 @@ def _explain_attention(result: Result, stage: str, layer: int, h: int, i: int, j
         f"  v_{j} = {_vector(v.tolist(), 3)}",
         f"  that term is {share:.1%} of ‖context_{i}‖",
     ]
+
+
+def explain_line(result: Result, stage: str, head: int, row: int, col: int, *, layer: int = 0,
+                 kept: tuple[int, ...] | None = None) -> str:
+    """The inspector in one line, for terminals too narrow for the pane: the cell, and how it is made."""
+    if stage in ("scores", "scaled", "weights"):
+        i, j = (kept[row], kept[col]) if kept is not None else (row, col)
+        head_part = f" h{head + 1}" if result.n_heads > 1 else ""
+        where = f"{i}:{fit(result.tokens[i], 10).rstrip()} → {j}:{fit(result.tokens[j], 10).rstrip()}{head_part}"
+        if result.causal and j > i:
+            return f"{where}  masked: key after query · weight 0"
+        dot = float(result.stage_tensor("scores", layer, head)[i, j])
+        weight = float(result.stage_tensor("weights", layer, head)[i, j])
+        return f"{where}  q·k {dot:.3f} ÷ {result.divisor:.3f} = {dot / result.divisor:.3f} → weight {weight:.4f}"
+    if kept is not None and stage not in ("w_query", "w_key", "w_value"):
+        row = kept[row]
+    value = float(result.stage_tensor(stage, layer, head)[row, col])
+    name = {"query": "Q", "key": "K", "value": "V"}.get(stage, stage.replace("w_", "W_"))
+    label = f" {row}:{fit(result.tokens[row], 10).rstrip()}" if not stage.startswith("w_") else ""
+    return f"{name}[{row},{col}]{label} = {value:.4f}"

@@ -39,6 +39,8 @@ class Session:
     """What the status says while there is no result yet."""
     last_seconds: float = 0.0
     """How long the shown result took to compute."""
+    compare: str = ""
+    """Prompt B, compared with the prompt (empty: no comparison)."""
 
     @classmethod
     def start(cls, config: AttentionConfig, source: str = "toy") -> Session:
@@ -85,10 +87,16 @@ class Session:
     def request(self, view: View) -> Request | None:
         """Validate the fields; if valid, the next request (numbered), else None with `errors` set."""
         config, self.errors = self.config()
+        compare = self.compare if self.compare.strip() else None
+        if config is not None and compare is not None:
+            problems = source_spec(self.source).problems(config.replace(prompt=compare))
+            if "prompt" in problems:
+                self.errors = {"compare": "prompt B: " + problems["prompt"]}
+                return None
         if config is None:
             return None
         self.generation += 1
-        return Request(self.generation, self.source, config, view)
+        return Request(self.generation, self.source, config, view, compare)
 
     # -- outcomes --------------------------------------------------------------------------------
 

@@ -213,3 +213,44 @@ def embedding_matrix(result: Result) -> Matrix:
     low, high = value_range(values, None)
     return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values, tuple(result.tokens),
                   _dims(values.shape[1]), "diverging", low, high)
+
+
+def compare_matrix(a: Result, b: Result, stage_name: str, head: int = 0, *, layer: int = 0) -> Matrix:
+    """Prompt A against prompt B for one stage: A − B on a diverging scale centred on 0 when the two have
+    the same shape; otherwise A and B side by side (B's columns after a masked gap column)."""
+    import numpy as np
+
+    ma = stage_matrix(a, stage_name, head, layer=layer)
+    mb = stage_matrix(b, stage_name, head, layer=layer)
+    stage = STAGE_BY_NAME[stage_name]
+    if ma.shape == mb.shape:
+        values = ma.values - mb.values
+        masked = ma.masked
+        if masked is not None:
+            values = np.where(masked, 0.0, values)
+        elif stage_name == "scaled":  # −∞ − −∞: masked in both
+            values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = value_range(values, masked)
+        labels = tuple(f"{x}|{y}" if x != y else x for x, y in zip(ma.row_labels, mb.row_labels, strict=True))
+        heads = tuple(f"{x}|{y}" if x != y else x for x, y in zip(ma.col_labels, mb.col_labels, strict=True))
+        title = ma.title.replace(stage.formula, f"A − B: {stage.formula}", 1)
+        return Matrix(title, values.astype(np.float32), labels, heads, "diverging", low, high, masked, ma.mask_text,
+                      rows_are_tokens=ma.rows_are_tokens)
+    rows = max(ma.shape[0], mb.shape[0])
+    width = ma.shape[1] + 1 + mb.shape[1]
+    values = np.zeros((rows, width), dtype=np.float32)
+    absent = np.ones((rows, width), dtype=np.bool_)
+    values[: ma.shape[0], : ma.shape[1]] = np.nan_to_num(ma.values, neginf=0.0)
+    values[: mb.shape[0], ma.shape[1] + 1:] = np.nan_to_num(mb.values, neginf=0.0)
+    absent[: ma.shape[0], : ma.shape[1]] = ma.masked if ma.masked is not None else False
+    absent[: mb.shape[0], ma.shape[1] + 1:] = mb.masked if mb.masked is not None else False
+    row_labels = tuple(
+        " | ".join(x for x in (ma.row_labels[i] if i < ma.shape[0] else "", mb.row_labels[i] if i < mb.shape[0] else "")
+                   if x) for i in range(rows))
+    col_labels = (*(f"A {c}" for c in ma.col_labels), "│", *(f"B {c}" for c in mb.col_labels))
+    low, high = value_range(values, absent)
+    if not stage.signed:
+        low = 0.0
+    title = (f"A | B: {stage.formula}  ({ma.shape[0]}×{ma.shape[1]} | {mb.shape[0]}×{mb.shape[1]}): "
+             "different token counts, so side by side")
+    return Matrix(title, values, row_labels, col_labels, ma.kind, low, high, absent, "", rows_are_tokens=False)

@@ -551,12 +551,72 @@ def compare(path: Path, data: dict) -> bool:
     return ok
 
 
+# ── SmolLM2's greedy generation (issue 16) ───────────────────────────────────────────────────────
+
+GENERATION_OUT = ROOT / "tests" / "fixtures" / "models" / "smollm2_generate.pt"
+GENERATION_PROMPTS = (
+    "The capital of France is",
+    "Mr and Mrs Dursley, of number four, Privet Drive, were proud to say that they were perfectly normal. "
+    "Mr and Mrs",
+)
+"""A fact to recall, and a name to copy from earlier in the prompt (what induction heads do)."""
+GENERATION_LAYERS = (0, 14, 29)
+"""Layers whose per-step attention rows are stored (all heads): every layer would be 1 MB."""
+
+
+def smollm2_generation(check: bool) -> bool:
+    """transformers' greedy generate on the bundled SmolLM2 GGUF (its own loader): 16 tokens for each prompt,
+    with each step's attention row for a few layers; then attn-tui's Model.generate on the same ids."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import attn_tui.models as models
+
+    path = models.model_file("smollm2")
+    assert path is not None, "SmolLM2's package is not installed here"
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, attn_implementation="eager",
+                                                 dtype=torch.float32).eval()
+    ours = models.load("smollm2")
+    records, ok = [], True
+    for prompt in GENERATION_PROMPTS:
+        ids = tok(prompt, return_tensors="pt")["input_ids"]  # (1, T)
+        same_ids = list(ours.tokenize(prompt).ids) == ids[0].tolist()
+        with torch.inference_mode():
+            gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, min_new_tokens=16,
+                                 do_sample=False, output_attentions=True, return_dict_in_generate=True,
+                                 pad_token_id=tok.pad_token_id or 0)
+        generated = gen.sequences[0, ids.shape[1]:].tolist()
+        rows = [torch.stack([step[layer][0, :, -1] for layer in GENERATION_LAYERS]).float().clone()
+                for step in gen.attentions[1:]]  # each (layers, H, T + s)
+        records.append({"prompt": prompt, "ids": ids[0].tolist(), "generated_ids": generated,
+                        "text": tok.decode(generated), "layers": GENERATION_LAYERS, "step_attentions": rows})
+        mine = ours.generate(prompt, 16)
+        worst = max((mine.attentions[list(GENERATION_LAYERS), :, ids.shape[1] + s - 1, : ids.shape[1] + s] - row)
+                    .abs().max().item() for s, row in enumerate(rows, start=1))
+        same = same_ids and list(mine.token_ids[ids.shape[1]:]) == generated
+        ok &= same and worst <= TOLERANCE
+        print(f"smollm2 {prompt[:30]!r}…: {tok.decode(generated)!r}; attn-tui's tokens "
+              f"{'equal' if same else 'DIFFER'}, max |Δ step rows| {worst:.3g}")
+    if not check:
+        import transformers
+
+        torch.save({"transformers": transformers.__version__, "prompts": records}, GENERATION_OUT)
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare only; write nothing")
+    parser.add_argument("--smollm2-generation", action="store_true",
+                        help=f"only SmolLM2's greedy generation ({GENERATION_OUT.relative_to(ROOT)})")
     args = parser.parse_args()
     torch.set_num_threads(2)
     import transformers
+
+    if args.smollm2_generation:
+        ok = smollm2_generation(args.check)
+        print("OK" if ok else "FAILED")
+        return 0 if ok else 1
 
     ok = True
     for arch in ARCHS:

@@ -20,6 +20,8 @@ PICTURES = {
     "heads-overview": "heads2_overview",
     "causal": "causal",
     "narrow-80x24": "default_80x24",
+    "wide-200x60": "wide_200x60",
+    "smollm2": "model_smollm2",
     "light-theme": "light_theme",
 }
 

@@ -159,11 +159,58 @@ async def _export_dialog(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def _narrow_settings(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "t", "t", "t")
+
+
+async def _tight_cell(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "down", "right", "right")
+
+
+async def _wide_cell(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "down", "down", "right")
+
+
+async def _table_sorted(pilot: Pilot, presses: tuple[str, ...]) -> None:
+    await keys(pilot, "escape", "H")
+    await wait_for_table(pilot)
+    await pilot.press(*presses)
+    await pilot.pause(0.1)
+
+
+async def wait_for_table(pilot: Pilot, note: str = "") -> None:
+    """Until the head table has its statistics (computed on a worker), and `note` is in its title."""
+    for _ in range(3000):
+        await pilot.pause(0.01)
+        table = pilot.app.query_one("#head-table")
+        if table.data is not None and note in str(pilot.app.query_one("#stage-box").border_title):
+            return
+    raise AssertionError("the head table never showed its statistics")
+
+
+async def _table_induction(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "H")
+    await wait_for_table(pilot)
+    await pilot.press("i")
+    await wait_for_table(pilot, "induction: on")
+    await pilot.press("right", "right", "right", "right", "s")  # from sink to induction; largest first
+    await pilot.pause(0.1)
+
+
+async def _compare(pilot: Pilot) -> None:
+    await keys(pilot, "escape", "b", "b")
+
+
+REPEATED = "the cat sat on the mat the cat sat on the mat"
+
 MODEL_PROMPT = "The cat sat on the mat because it was tired."
 
 SCENARIOS = [
     Scenario("default_120x40"),
     Scenario("default_80x24", size=(80, 24)),
+    Scenario("narrow_80x24_settings", size=(80, 24), setup=_narrow_settings),
+    Scenario("tight_60x20", size=(60, 20), setup=_tight_cell),
+    Scenario("wide_200x60", size=(200, 60), setup=_wide_cell),
     Scenario("small_40x12", size=(40, 12)),
     Scenario("too_small_30x10", size=(30, 10)),
     *(Scenario(f"stage_{name}", setup=_stage_setup(key)) for key, name in [
@@ -178,6 +225,13 @@ SCENARIOS = [
     Scenario("light_theme", setup=_light),
     Scenario("no_color", env={"NO_COLOR": "1"}, setup=_inspector),
     Scenario("export_dialog", setup=_export_dialog),
+    Scenario("head_table_sorted_down", config={"heads": 4, "prompt": REPEATED},
+             setup=lambda pilot: _table_sorted(pilot, ("right", "s"))),
+    Scenario("head_table_sorted_up", config={"heads": 4, "prompt": REPEATED},
+             setup=lambda pilot: _table_sorted(pilot, ("right", "right", "right", "s", "s"))),
+    Scenario("compare_a_minus_b", config={"heads": 2, "prompt": REPEATED,
+                                          "compare": "the dog sat on the mat the cat sat on the mat"},
+             setup=_compare),
     Scenario("model_minilm", config={"model": "minilm", "prompt": MODEL_PROMPT}, setup=_model_cell,
              model="minilm"),
     Scenario("model_minilm_hide_special", config={"model": "minilm", "prompt": MODEL_PROMPT},
@@ -188,5 +242,7 @@ SCENARIOS = [
              model="smollm2"),
     Scenario("model_smollm2_view", config={"model": "smollm2", "prompt": MODEL_PROMPT}, setup=_model_view,
              model="smollm2"),
+    Scenario("model_smollm2_induction", config={"model": "smollm2", "prompt": MODEL_PROMPT},
+             setup=_table_induction, model="smollm2"),
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}

@@ -34,6 +34,11 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
             real = app.result
             assert real is not None and real.model == scenario.model
             assert app.query_one("#attention-grid", MatrixView).matrix is not None
+            if "induction" in scenario.name:
+                table = app.query_one("#head-table")
+                assert app.explorer.table and table.sort == ("induction", True)
+                assert "induction: on 50 random tokens" in str(app.query_one("#stage-box").border_title)
+                return
             if "view" in scenario.name:
                 assert app.overview and app.query_one("#model-view").display
                 assert app.query_one("#model-view").selected == (1, 1)
@@ -64,6 +69,14 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
             assert app.screen.command == "attn-tui"
         if scenario.name == "help":
             assert isinstance(app.screen, HelpScreen)
+        if scenario.name == "narrow_80x24_settings":
+            assert app.explorer.side == "settings" and app.query_one("#settings-box").display
+            assert not app.query_one("#inspector-box").region.area
+        if scenario.name == "tight_60x20":
+            assert app.screen.has_class("-tight") and "→" in str(app.query_one("#inspector-line").render())
+        if scenario.name == "wide_200x60":
+            assert app.query_one("#inspector-box").region.width > 40, "the inspector gets room"
+            assert app.query_one("#attention-grid", MatrixView)._spec == "w4", "weights with 4 decimals"
         if scenario.name == "too_small_30x10":
             assert app.screen.has_class("-too-small")
         if scenario.name == "no_color":
@@ -308,14 +321,51 @@ async def test_theme_switch_redraws():
         assert app.query_one("#attention-grid", MatrixView)._scale.styles[0].bgcolor.triplet[0] > 200
 
 
-async def test_zoom_toggles_compact_cells():
+async def test_zoom_cycles_auto_numbers_blocks_and_says_which():
+    """Issue 13 (6): `z` cycles auto / numbers / blocks, the legend says which is on, and auto keeps numbers
+    on a small matrix (W_query is 3 × 24: numbers, scrolled sideways, not colour blocks)."""
     app = AttnApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         grid = app.query_one("#attention-grid", MatrixView)
-        assert not grid._compact_now
-        await pilot.press("escape", "z")
-        assert grid._compact_now and grid._cell_width == 2
+        legend = app.query_one("#legend")
+        assert grid.zoom == "auto" and not grid._compact_now
+        await pilot.press("escape", "1")
+        await pilot.pause()
+        assert app.stage == "w_query" and not grid._compact_now, "24 columns: numbers"
+        assert "z auto: numbers" in legend.render_line(0).text
+        await pilot.press("z")
+        await pilot.pause()
+        assert grid.zoom == "numbers" and "z numbers" in legend.render_line(0).text
+        await pilot.press("z")
+        await pilot.pause()
+        assert grid.zoom == "blocks" and grid._compact_now and grid._cell_width == 2
+        assert "z blocks" in legend.render_line(0).text
+        await pilot.press("z")
+        await pilot.pause()
+        assert grid.zoom == "auto" and not grid._compact_now
+
+
+async def test_auto_zoom_shows_blocks_for_a_long_prompt_and_numbers_never_in_part():
+    """A 60-word prompt's weights do not fit as numbers: blocks. Numbers scrolled sideways are never cut
+    mid-number at the pane's edge (issue 13, 13), and `›` says there are more columns."""
+    app = AttnApp(prompt=" ".join(f"w{i}" for i in range(60)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.query_one("#attention-grid", MatrixView)
+        assert grid._compact_now
+        await pilot.press("escape", "z")  # numbers
+        await pilot.pause()
+        header = grid.render_line(0).text
+        assert header.rstrip().endswith("›")
+        for _ in range(25):
+            await pilot.press("right")
+        await pilot.pause()
+        for y in range(1, 6):
+            cells = grid.render_line(y).text[grid._label_width:]
+            numbers = [c for c in cells.split(" ") if c]
+            assert all(len(n) == grid._num_width or n == "·" for n in numbers), numbers
+        assert grid.render_line(0).text[grid._label_width - 1] == "‹"
 
 
 async def test_inspector_explains_every_stage():

@@ -84,7 +84,7 @@ def test_csv_round_trip_every_stage_and_head(result, stage, tmp_path):
     heads = range(c.heads) if per_head else [0]
     for head in heads:
         (path,) = export.export_csv(result, stage, head, tmp_path)
-        name = f"attn-{stage}-head{head}.csv" if per_head else f"attn-{stage}.csv"
+        name = f"attn-{stage}-head{head + 1}.csv" if per_head else f"attn-{stage}.csv"  # heads from 1
         assert path.name == name
         with path.open(encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f))
@@ -123,7 +123,7 @@ def test_csv_masked_cells_are_minus_inf_and_read_back(tmp_path):
 def test_csv_every_head_when_head_is_none(tmp_path):
     r = compute(HARD)
     paths = export.export_csv(r, "weights", None, tmp_path)
-    assert [p.name for p in paths] == ["attn-weights-head0.csv", "attn-weights-head1.csv"]
+    assert [p.name for p in paths] == ["attn-weights-head1.csv", "attn-weights-head2.csv"]
 
 
 def test_csv_refuses_unknown_stage_and_head(tmp_path):
@@ -195,7 +195,7 @@ def test_svg_grid_round_trip(result, stage, tmp_path):
 def test_svg_names_and_legend(tmp_path):
     r = compute()
     path = export.export_svg_grid(r, "weights", 0, tmp_path)
-    assert path.name == "attn-weights-head0.svg"
+    assert path.name == "attn-weights-head1.svg"
     root = ET.parse(path).getroot()
     assert root.find(f"{SVG}defs/{SVG}linearGradient") is not None
     assert any(t.text == "0" for t in root.iter(f"{SVG}text"))  # the sequential scale starts at 0
@@ -482,7 +482,7 @@ def test_model_result_exports(model_result, tmp_path):
     assert torch.equal(torch.tensor(data["attentions"]), model_result.attentions)
 
     (csv_path,) = export.export_csv(model_result, "weights", 2, tmp_path, layer=1)
-    assert csv_path.name == "attn-minilm-weights-layer1-head2.csv"
+    assert csv_path.name == "attn-minilm-weights-layer2-head3.csv"  # layer 1 and head 2 from 0, as on screen
     rows = list(csv.reader(csv_path.open(encoding="utf-8")))
     assert rows[0][1:] == ["0:[CLS]", "1:hi", "2:there", "3:[SEP]"]
     values = np.array([[as_f32(x) for x in row[1:]] for row in rows[1:]], dtype=np.float32)
@@ -498,7 +498,7 @@ def test_model_result_exports(model_result, tmp_path):
         assert np.array_equal(arrays["attentions"], model_result.attentions.numpy())
         assert arrays["tokens"].tolist() == list(model_result.tokens)
     svg = export.export_svg_grid(model_result, "weights", 0, tmp_path, layer=-1)
-    assert svg.name == "attn-minilm-weights-layer1-head0.svg"
+    assert svg.name == "attn-minilm-weights-layer2-head1.svg"
     ET.parse(svg)
     with pytest.raises(ValueError, match="has no stage 'w_query'"):
         export.export_csv(model_result, "w_query", 0, tmp_path)

@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "attn_tui"
 
 CORE = ("config", "attention", "result", "stages", "sources", "compute", "session", "serialize", "argv", "export",
-        "script", "text", "runtime", "models", "analysis")
+        "script", "text", "runtime", "models", "analysis", "report")
 """Modules (and packages) with no screen: they run under `--json`, the tests and other programs."""
 UI = ("app", "screens", "widgets", "commands", "messages", "compat", "display", "explain", "colors")
 """The screen's side: textual and rich allowed, torch never imported (results arrive with their tensors)."""

@@ -15,3 +15,13 @@ def test_snapshot(scenario: Scenario, snap_compare, monkeypatch):
     for key, value in scenario.env.items():
         monkeypatch.setenv(key, value)
     assert snap_compare(scenario.app(), terminal_size=scenario.size, run_before=scenario.setup)
+
+
+def test_no_snapshot_holds_this_machines_paths():
+    """A picture that shows where this clone lives (a bundled model's site-packages path) fails on CI's."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for svg in (root / "tests" / "__snapshots__").rglob("*.svg"):
+        text = svg.read_text(encoding="utf-8")
+        assert str(root) not in text and "site-packages" not in text, svg.name

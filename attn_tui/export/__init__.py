@@ -9,8 +9,8 @@ File names, for a toy result (model results put the model in front: `attn-minilm
 
     attn-result.json           the `attn-tui --json` object
     attn-result.npz            every matrix, named as in the JSON, plus words, token_ids, vocab
-    attn-weights-head0.csv     one stage's matrix (one head of a per-head stage)
-    attn-weights-head0.svg     the same matrix as a figure
+    attn-weights-head1.csv     one stage's matrix (one head of a per-head stage)
+    attn-weights-head1.svg     the same matrix as a figure
     attn-script.py             a standalone script that recomputes the state
 
 CSV cells: numbers are the shortest text that reads back as the same float32; a masked cell of
@@ -78,7 +78,7 @@ def export_csv(result: Result, stage: str, head: int | None, directory: Path | s
 
 def export_svg_grid(result: Result, stage: str, head: int, directory: Path | str, *,
                     overwrite: bool = False, layer: int = 0) -> Path:
-    """Write one stage's grid (one head) as a standalone SVG figure, `attn-weights-head0.svg`."""
+    """Write one stage's grid (one head) as a standalone SVG figure, `attn-weights-head1.svg`."""
     return export(result, ["grid"], Selection(stage, layer, head), directory, overwrite=overwrite)[0]
 
 

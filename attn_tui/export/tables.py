@@ -84,11 +84,11 @@ def tables(result: Result, stage: str, head: int | None, layer: int = 0) -> list
             rows, cols, corner = words, dims, "token \\ dim"
         stem = f"{result.file_prefix}-{stage}"
         title = spec.formula
-        if result.n_layers > 1:
-            stem += f"-layer{layer}"
-            title += f", layer {layer}"
+        if result.n_layers > 1:  # numbered from 1, as the screen numbers them
+            stem += f"-layer{layer + 1}"
+            title += f", layer {layer + 1}"
         if several:
-            stem += f"-head{h}"
-            title += f", head {h}"
+            stem += f"-head{h + 1}"
+            title += f", head {h + 1}"
         out.append(Table(values, rows, cols, corner, stem, title, spec.kind))
     return out

@@ -4,7 +4,10 @@
 `importlib.util.find_spec`, never imported), a Hugging Face folder (config.json, safetensors,
 tokenizer.json) or a `.gguf` file, and returns a `Model`; `Model.run(prompt)` returns one frozen
 `ModelResult` (every layer's and head's attention, queries, keys, values as detached float32 CPU
-tensors). An architecture is one module plus one entry in `ARCHITECTURES`.
+tensors). For decoders, `Model.generate(prompt, n)` adds n greedy tokens with a key/value cache (a
+`Generation`, a ModelResult over the whole sequence) and `Model.predictions(result, position)` gives
+the top next tokens there, and with `lens=True` the logit lens. An architecture is one module plus
+one entry in `ARCHITECTURES`.
 
 Importing this module is cheap: standard library only. torch, safetensors, tokenizers and gguf are
 imported by `load()`. No textual, no rich: the UI reads results, it never computes. Nothing in a
@@ -27,7 +30,10 @@ from attn_tui.models.base import (
     ARCHITECTURES,
     ATTENTION_BUDGET,
     Architecture,
+    CannotGenerate,
     CheckpointError,
+    GenerationCancelled,
+    GenerationTooLong,
     LoadCancelled,
     ModelUnavailable,
     Progress,
@@ -37,12 +43,17 @@ from attn_tui.models.base import (
     token_cap,
 )
 from attn_tui.models.model import Model
-from attn_tui.models.result import ModelFacts, ModelResult, Tokens, Trace
+from attn_tui.models.result import Generation, Guess, ModelFacts, ModelResult, Predictions, Tokens, Trace
 
 __all__ = [
     "ARCHITECTURES",
     "ATTENTION_BUDGET",
     "Architecture",
+    "CannotGenerate",
+    "Generation",
+    "GenerationCancelled",
+    "GenerationTooLong",
+    "Guess",
     "INSTALL_LINE",
     "MODEL_NAMES",
     "MODEL_SPECS",
@@ -53,6 +64,7 @@ __all__ = [
     "ModelResult",
     "ModelSpec",
     "ModelUnavailable",
+    "Predictions",
     "Progress",
     "PromptTooLong",
     "Tokens",

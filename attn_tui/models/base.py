@@ -72,6 +72,31 @@ class PromptTooLong(ValueError):
         """Why the limit is what it is."""
 
 
+class GenerationTooLong(PromptTooLong):
+    """The prompt plus the tokens asked for would pass the model's limit; refused before any step."""
+
+    def __init__(self, model: str, n_prompt: int, n_new: int, limit: int, reason: str) -> None:
+        ValueError.__init__(self, f"the prompt is {n_prompt} tokens and {n_new} more were asked for; {model} takes at "
+                                  f"most {limit} tokens ({reason}): ask for at most {max(limit - n_prompt, 0)}")
+        self.n_tokens = n_prompt + n_new
+        self.limit = limit
+        self.reason = reason
+
+
+class CannotGenerate(ValueError):
+    """The model has no language-model head (an encoder, or a decoder saved without one): it cannot predict
+    or generate tokens. The message says why."""
+
+
+class GenerationCancelled(Exception):
+    """Model.generate() was cancelled through its `cancel` event between two steps."""
+
+    def __init__(self, message: str, partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+        """The Generation as far as it got (the prompt and the tokens generated before the cancel), or None."""
+
+
 # ── memory ───────────────────────────────────────────────────────────────────────────────────────
 
 

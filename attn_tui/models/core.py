@@ -154,29 +154,69 @@ class Transformer(Model):
             residuals=torch.empty(L + 1, T, self.dims.hidden) if residuals else None,
         )
 
+    def empty_trace(self, T: int, residuals: bool) -> Trace:
+        """Result tensors for T positions filled a few rows at a time (generation): attention starts at 0, so
+        the cells a causal row never writes (keys after its query) are the zeros a full pass gives them."""
+        L, H, d = self.dims.n_layers, self.dims.n_heads, self.dims.head_dim
+        return Trace(
+            embeddings=torch.zeros(T, self.dims.hidden),
+            attentions=torch.zeros(L, H, T, T),
+            queries=torch.zeros(L, H, T, d),
+            keys=torch.zeros(L, H, T, d),
+            values=torch.zeros(L, H, T, d),
+            value_norms=torch.zeros(L, H, T),
+            residuals=torch.zeros(L + 1, T, self.dims.hidden) if residuals else None,
+        )
+
+    def new_cache(self, capacity: int) -> KVCache:
+        """An empty key/value cache for up to `capacity` positions, on the compute device."""
+        L, Hkv, d = self.dims.n_layers, self.dims.n_kv_heads, self.dims.head_dim
+        return KVCache([torch.zeros(Hkv, capacity, d, device=self.device) for _ in range(L)],
+                       [torch.zeros(Hkv, capacity, d, device=self.device) for _ in range(L)])
+
     def attend(self, trace: Trace, n: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               mask: torch.Tensor | None, context: bool = True) -> torch.Tensor | None:
+               mask: torch.Tensor | None, context: bool = True, *, start: int = 0,
+               cache: KVCache | None = None) -> torch.Tensor | None:
         """Layer n's attention: q (H, T, d), k and v (Hkv, T, d) → the heads' context (T, H·d), filed in `trace`.
 
-        `mask` (T, T) is True where a key is hidden from a query. With `context=False` (the last layer,
-        when nothing reads its output) the weighted sum of the values is skipped.
+        The T positions are start … start + T − 1 of the sequence. With a `cache`, their keys and values
+        are stored in it and the queries attend to every cached position before them too (`mask` is
+        then (T, start + T)); rows start … start + T − 1 of the trace are written. Without one, start
+        is 0 and `mask` (T, T). `mask` is True where a key is hidden from a query. With
+        `context=False` (the last layer, when nothing reads its output) the weighted sum of the
+        values is skipped.
         """
         H, Hkv = q.shape[0], k.shape[0]
         T = q.shape[1]
+        end = start + T
+        if cache is not None:
+            cache.keys[n][:, start:end].copy_(k)
+            cache.values[n][:, start:end].copy_(v)
+            if start:  # a step: the new queries read every cached key (a prefill reads its own, as a full pass)
+                k, v = cache.keys[n][:, :end], cache.values[n][:, :end]  # (Hkv, end, d) each
+        elif start:
+            raise ValueError("attend: positions after 0 need the cache of the earlier ones")
         if Hkv != H:
-            k = k.repeat_interleave(H // Hkv, dim=0)  # (H, T, d): query head h reads kv head h // group
-            v = v.repeat_interleave(H // Hkv, dim=0)  # (H, T, d)
-        scores = torch.matmul(q, k.transpose(-2, -1)).mul_(self.scale)  # (H, T, T)
+            k = k.repeat_interleave(H // Hkv, dim=0)  # (H, end, d): query head h reads kv head h // group
+            v = v.repeat_interleave(H // Hkv, dim=0)  # (H, end, d)
+        scores = torch.matmul(q, k.transpose(-2, -1)).mul_(self.scale)  # (H, T, end)
         if mask is not None:
             scores.masked_fill_(mask, float("-inf"))
-        att = torch.softmax(scores, dim=-1)  # (H, T, T)
-        trace.attentions[n].copy_(att)
-        trace.queries[n].copy_(q)
-        trace.keys[n].copy_(k)
-        trace.values[n].copy_(v)
+        att = torch.softmax(scores, dim=-1)  # (H, T, end)
+        new_v = v[:, start:end]  # (H, T, d): the values of the positions run now
+        if start == 0 and end == trace.attentions.shape[-1]:
+            trace.attentions[n].copy_(att)
+            trace.queries[n].copy_(q)
+            trace.keys[n].copy_(k)
+            trace.values[n].copy_(v)
+        else:
+            trace.attentions[n, :, start:end, :end].copy_(att)
+            trace.queries[n, :, start:end].copy_(q)
+            trace.keys[n, :, start:end].copy_(k[:, start:end])
+            trace.values[n, :, start:end].copy_(new_v)
         gram = self.layers[n]["gram"]  # (H, d, d)
-        squared = torch.einsum("htd,hde,hte->ht", v, gram, v)  # (H, T)
-        trace.value_norms[n].copy_(squared.clamp_min_(0).sqrt_())
+        squared = torch.einsum("htd,hde,hte->ht", new_v, gram, new_v)  # (H, T)
+        trace.value_norms[n, :, start:end].copy_(squared.clamp_min_(0).sqrt_())
         if not context:
             return None
         return torch.matmul(att, v).transpose(0, 1).reshape(T, -1)  # (T, H·d)
@@ -185,10 +225,24 @@ class Transformer(Model):
         raise NotImplementedError
 
 
-def causal_mask(T: int, device: torch.device, window: int | None = None) -> torch.Tensor:
-    """(T, T) True where key j is hidden from query i: j > i, and with a sliding window also j ≤ i − window."""
-    i = torch.arange(T, device=device)
-    hidden = i[None, :] > i[:, None]  # (T, T)
-    if window is not None and window < T:
-        hidden |= i[None, :] <= i[:, None] - window
+def causal_mask(T: int, device: torch.device, window: int | None = None, start: int = 0) -> torch.Tensor:
+    """(T, start + T) True where key j is hidden from query i (at position start + i): j > start + i, and with
+    a sliding window also j ≤ start + i − window. start = 0 is the square mask of a full pass."""
+    i = torch.arange(start, start + T, device=device)  # (T,) the queries' positions
+    j = torch.arange(start + T, device=device)  # (start + T,) every key's position
+    hidden = j[None, :] > i[:, None]  # (T, start + T)
+    if window is not None and window < start + T:
+        hidden |= j[None, :] <= i[:, None] - window
     return hidden
+
+
+@dataclass
+class KVCache:
+    """The keys and values of the positions already run, per layer, for a pass over the next ones.
+
+    Each layer's tensors are (Hkv, capacity, d) on the compute device: key/value heads, not repeated per
+    query head. A pass over positions start … end − 1 writes theirs and reads 0 … end − 1.
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]

@@ -14,7 +14,17 @@ import torch.nn.functional as F
 
 from attn_tui.models.base import CheckpointError
 from attn_tui.models.checkpoint import TensorMeta, Want
-from attn_tui.models.core import Dims, Plan, Transformer, activation, causal_mask, find_prefix, get_float, get_int
+from attn_tui.models.core import (
+    Dims,
+    KVCache,
+    Plan,
+    Transformer,
+    activation,
+    causal_mask,
+    find_prefix,
+    get_float,
+    get_int,
+)
 from attn_tui.models.result import Trace
 
 
@@ -74,27 +84,39 @@ class GPT2(Transformer):
             wants["lm_head"] = Want("lm_head.weight", (dims.vocab, D))
         return Plan(dims, wants, positions, f"its {positions} learned positions", True)
 
-    def forward(self, ids: torch.Tensor, residuals: bool = False) -> Trace:
+    def forward(self, ids: torch.Tensor, residuals: bool = False, *, trace: Trace | None = None, start: int = 0,
+                cache: KVCache | None = None) -> Trace:
+        """A full pass over `ids`, or (with `trace`, `start` and `cache`) the next positions of a sequence.
+
+        With a `trace` (sized for the whole sequence, `empty_trace`) the T tokens of `ids` are positions
+        start … start + T − 1: their rows are written into it, and they attend to the cached keys of the
+        earlier positions. The trace's residuals, if it has them, decide whether the last layer runs whole.
+        """
         ids = ids.to(self.device)
         T, H, d, D, eps = ids.shape[0], self.dims.n_heads, self.dims.head_dim, self.dims.hidden, self.dims.eps
-        x = self.w["wte"][ids] + self.w["wpe"][:T]  # (T, D)
-        trace = self.new_trace(T, x, residuals)
+        end = start + T
+        x = self.w["wte"][ids] + self.w["wpe"][start:end]  # (T, D)
+        if trace is None:
+            trace = self.new_trace(T, x, residuals)
+        else:
+            trace.embeddings[start:end].copy_(x)
         if trace.residuals is not None:
-            trace.residuals[0].copy_(x)
-        mask = causal_mask(T, x.device)  # (T, T)
+            trace.residuals[0, start:end].copy_(x)
+        mask = causal_mask(T, x.device, start=start) if T > 1 else None  # (T, end); one new token sees every key
         last = self.dims.n_layers - 1
         for n, layer in enumerate(self.layers):
             h = F.layer_norm(x, (D,), layer["ln1_w"], layer["ln1_b"], eps=eps)  # (T, D)
             qkv = F.linear(h, layer["wqkv"], layer["bqkv"])  # (T, 3D)
             q, k, v = (part.view(T, H, d).transpose(0, 1) for part in qkv.split(D, dim=-1))  # (H, T, d) each
-            context = self.attend(trace, n, q, k, v, mask, context=residuals or n < last)
+            context = self.attend(trace, n, q, k, v, mask, context=trace.residuals is not None or n < last,
+                                  start=start, cache=cache)
             if context is None:
                 break  # the last layer's output feeds nothing we show
             x = x + F.linear(context, layer["wo"], layer["bo"])  # (T, D)
             h = F.layer_norm(x, (D,), layer["ln2_w"], layer["ln2_b"], eps=eps)  # (T, D)
             x = x + F.linear(self.act(F.linear(h, layer["wi"], layer["bi"])), layer["wf"], layer["bf"])  # (T, D)
             if trace.residuals is not None:
-                trace.residuals[n + 1].copy_(x)
+                trace.residuals[n + 1, start:end].copy_(x)
         return trace
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,17 @@ import torch.nn.functional as F
 
 from attn_tui.models.base import CheckpointError
 from attn_tui.models.checkpoint import TensorMeta, Want
-from attn_tui.models.core import Dims, Plan, Transformer, activation, causal_mask, find_prefix, get_float, get_int
+from attn_tui.models.core import (
+    Dims,
+    KVCache,
+    Plan,
+    Transformer,
+    activation,
+    causal_mask,
+    find_prefix,
+    get_float,
+    get_int,
+)
 from attn_tui.models.result import Trace
 
 
@@ -157,17 +167,32 @@ class Llama(Transformer):
     def rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.dims.eps))  # (T, hidden)
 
-    def forward(self, ids: torch.Tensor, residuals: bool = False) -> Trace:
+    def forward(self, ids: torch.Tensor, residuals: bool = False, *, trace: Trace | None = None, start: int = 0,
+                cache: KVCache | None = None) -> Trace:
+        """A full pass over `ids`, or (with `trace`, `start` and `cache`) the next positions of a sequence.
+
+        With a `trace` (sized for the whole sequence, `empty_trace`) the T tokens of `ids` are positions
+        start … start + T − 1: their rows are written into it, and they attend to the cached keys of the
+        earlier positions. The trace's residuals, if it has them, decide whether the last layer runs whole.
+        """
         ids = ids.to(self.device)
         T, H, Hkv, d = ids.shape[0], self.dims.n_heads, self.dims.n_kv_heads, self.dims.head_dim
+        end = start + T
         x = self.w["embed"][ids]  # (T, hidden)
-        trace = self.new_trace(T, x, residuals)
+        if trace is None:
+            trace = self.new_trace(T, x, residuals)
+        else:
+            trace.embeddings[start:end].copy_(x)
         if trace.residuals is not None:
-            trace.residuals[0].copy_(x)
-        freqs = torch.arange(T, dtype=torch.float32, device=x.device)[:, None] * self.inv_freq[None, :]  # (T, d/2)
+            trace.residuals[0, start:end].copy_(x)
+        positions = torch.arange(start, end, dtype=torch.float32, device=x.device)  # (T,)
+        freqs = positions[:, None] * self.inv_freq[None, :]  # (T, d/2)
         angles = torch.cat((freqs, freqs), dim=-1)  # (T, d)
         cos, sin = angles.cos(), angles.sin()  # (T, d) each
-        masks = {w: causal_mask(T, x.device, w) for w in set(self.extra["windows"])}  # (T, T) each
+        masks: dict[int | None, torch.Tensor | None] = {
+            w: causal_mask(T, x.device, w, start=start) for w in set(self.extra["windows"])}  # (T, end) each
+        if T == 1:  # one new token sees every key, unless a window hides the oldest
+            masks = {w: m if m is not None and m.any() else None for w, m in masks.items()}
         last = self.dims.n_layers - 1
         for n, layer in enumerate(self.layers):
             h = self.rms_norm(x, layer["attn_norm"])  # (T, hidden)
@@ -177,7 +202,8 @@ class Llama(Transformer):
             q = q * cos + rotate_half(q) * sin  # (H, T, d)
             k = k * cos + rotate_half(k) * sin  # (Hkv, T, d)
             mask = masks[self.extra["windows"][n]]
-            context = self.attend(trace, n, q, k, v, mask, context=residuals or n < last)
+            context = self.attend(trace, n, q, k, v, mask, context=trace.residuals is not None or n < last,
+                                  start=start, cache=cache)
             if context is None:
                 break  # the last layer's output feeds nothing we show
             x = x + F.linear(context, layer["wo"], layer.get("bo"))  # (T, hidden)
@@ -186,7 +212,7 @@ class Llama(Transformer):
                                                                                        layer.get("bup"))  # (T, ffn)
             x = x + F.linear(gated, layer["down"], layer.get("bdown"))  # (T, hidden)
             if trace.residuals is not None:
-                trace.residuals[n + 1].copy_(x)
+                trace.residuals[n + 1, start:end].copy_(x)
         return trace
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,9 @@ class ModelResult:
     """Whether keys after the query are masked."""
     facts: ModelFacts
     """The model that made it."""
+    control: tuple[bool, ...] | None = None
+    """Tokens special in the vocabulary ([CLS], <|im_start|>, a BOS), without the first-token sink flag
+    `special` adds for decoders: what keeps a token out of a word in the word-level view. None: unknown."""
 
     @property
     def n_layers(self) -> int:
@@ -209,6 +212,98 @@ class ModelResult:
     def summary(self) -> str:
         return (f"T={self.n_tokens} tokens · {self.n_layers} layers × {self.n_heads} heads · "
                 f"{'causal' if self.causal else 'bidirectional'}")
+
+
+@dataclass(frozen=True, eq=False)
+class Generation(ModelResult):
+    """A prompt and the tokens a decoder generated after it, greedily: a ModelResult over the whole sequence.
+
+    Every tensor covers prompt + generated tokens (T = n_prompt + n_generated); each generated token's
+    attention row is the one computed at its step (with the keys cached from earlier steps), which
+    equals a full pass over the final sequence. `prompt` is the text as given; `offsets` of
+    generated tokens are spans in `text` (the prompt followed by `continuation`).
+    """
+
+    generated: tuple[bool, ...] = ()
+    """True for the tokens the model generated, False for the prompt's."""
+    continuation: str = ""
+    """The generated tokens as text (control tokens spelled as themselves, <|im_end|>)."""
+    residuals: torch.Tensor | None = None
+    """(L + 1, T, hidden): the residual stream entering layer 0 and after each layer, for every position —
+    what the next-token predictions and the logit lens read (`Model.predictions`), with no further pass."""
+
+    @property
+    def text(self) -> str:
+        """The prompt followed by the generated text: what `offsets` index."""
+        return self.prompt + self.continuation
+
+    @property
+    def n_generated(self) -> int:
+        return sum(self.generated)
+
+    @property
+    def n_prompt(self) -> int:
+        """Tokens of the prompt (special tokens included), before the first generated one."""
+        return self.n_tokens - self.n_generated
+
+    def json_items(self) -> Iterator[tuple[str, Any]]:
+        """ModelResult's keys, then `generated` (T booleans) and `continuation` (the generated text)."""
+        yield from super().json_items()
+        yield "generated", list(self.generated)
+        yield "continuation", self.continuation
+
+    def npz_arrays(self) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        arrays = super().npz_arrays()
+        arrays["generated"] = np.asarray(list(self.generated), dtype=bool)
+        arrays["continuation"] = np.array(self.continuation, dtype=np.str_)
+        return arrays
+
+    def summary(self) -> str:
+        return f"{super().summary()} · {self.n_generated} generated"
+
+
+@dataclass(frozen=True)
+class Guess:
+    """One candidate next token."""
+
+    token_id: int
+    token: str
+    """Readable, as the result's tokens are ("▁cat", "↵", "<0xF0>")."""
+    probability: float
+    """softmax of the logits over the whole vocabulary."""
+    logit: float
+    rank: int
+    """1 for the most likely token."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What the model predicts after one position: the top tokens, and optionally the logit lens.
+
+    `lens[l]` reads the residual stream after layer l (lens[0]: the embeddings, before layer 1) through
+    the final norm and the LM head, as the final layer's output is read; lens[-1] equals `top`.
+    """
+
+    position: int
+    """The query position (0-based) whose next token is predicted."""
+    top: tuple[Guess, ...]
+    """The k most likely next tokens after the last layer, most likely first."""
+    actual: Guess | None
+    """The token that does come next in the sequence (its probability and rank), None at the last position."""
+    lens: tuple[tuple[Guess, ...], ...] | None = None
+    """(L + 1) rows of k guesses, from the embeddings to the last layer; None unless asked for."""
+    lens_top: tuple[float, ...] | None = None
+    """After each layer (L + 1 values), the probability of the final top token (`top[0]`)."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The lens as plain data: [{"layer", "tokens", "probabilities"}], layer 0 = the embeddings."""
+        if self.lens is None:
+            return []
+        return [{"layer": layer, "tokens": [g.token for g in guesses],
+                 "token_ids": [g.token_id for g in guesses], "probabilities": [g.probability for g in guesses]}
+                for layer, guesses in enumerate(self.lens)]
 
 
 class Tokens(NamedTuple):

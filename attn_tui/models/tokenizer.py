@@ -104,6 +104,8 @@ class TextTokenizer:
                             if added.special and added.content != unk and not _is_byte_token(added.content)}
         """Ids of special added tokens ([CLS], <|im_start|>…) wherever they appear; the unknown token and
         byte-fallback tokens (<0xE2>, which some files list as added tokens) are text, not sinks."""
+        self.added_ids = frozenset(tokenizer.get_added_tokens_decoder())
+        """Ids of every added token, special or not ([PAD], [UNK], <|endoftext|>…): none of them is ordinary text."""
 
     def token_to_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
@@ -120,6 +122,36 @@ class TextTokenizer:
             for n, (i, added) in enumerate(zip(ids, enc.special_tokens_mask, strict=True))
         )
         return Tokens(ids=ids, tokens=tokens, special=special, offsets=offsets)
+
+    def readable_token(self, token_id: int) -> str:
+        """One id as the result's tokens are shown ("▁cat"); "<12345>" for an id the vocabulary lacks."""
+        token = self.id_to_token.get(token_id)
+        return f"<{token_id}>" if token is None else _READERS[self.style](token)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The text one id stands for, as UTF-8 bytes (a piece of a character may be one byte of it).
+
+        Byte-level tokens map back through GPT-2's byte table, SentencePiece "▁" is a space and "<0xNN>"
+        its byte, WordPiece "##" continues a word (other pieces get a space before them); control
+        tokens (<|im_end|>) are spelled as themselves. An id the vocabulary lacks gives nothing.
+        """
+        token = self.id_to_token.get(token_id)
+        if token is None:
+            return b""
+        if token_id in self.special_ids:
+            return token.encode("utf-8")
+        if self.style == "bytelevel":
+            if all(c in _UNICODE_TO_BYTE for c in token):
+                return bytes(_UNICODE_TO_BYTE[c] for c in token)
+            return token.encode("utf-8")
+        if self.style == "sentencepiece":
+            if _is_byte_token(token):
+                try:
+                    return bytes([int(token[3:5], 16)])
+                except ValueError:
+                    return token.encode("utf-8")
+            return token.replace("▁", " ").encode("utf-8")
+        return (token[2:] if token.startswith("##") else " " + token).encode("utf-8")
 
     def added_names(self) -> list[str]:
         """The tokens the post-processor adds to every prompt ([CLS], [SEP], <s>…), in order."""

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Select
 
 from attn_tui.sources import is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGE_BY_NAME, STAGES
+from attn_tui.widgets.head_table import HeadTable
+from attn_tui.widgets.heads import HeadsOverview
+from attn_tui.widgets.legend import Legend
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
+from attn_tui.widgets.side_tabs import SIDE_NAMES
 
 if TYPE_CHECKING:
     from attn_tui.compute import ComputeService
@@ -37,6 +42,12 @@ class ExplorerActions(Screen[None]):
     """Every head side by side instead of one head's grid."""
     hide_special: reactive[bool] = reactive(False, init=False)
     """Hide special/first tokens and renormalise the rows."""
+    ab: reactive[str] = reactive("A", init=False)
+    """With prompt B set, what the grid shows: `A`, `B` or `A−B` (`b` steps through them)."""
+    table: reactive[bool] = reactive(False, init=False)
+    """The head table (every layer × head, with statistics) instead of one head's grid."""
+    side: reactive[str] = reactive("inspector", init=False)
+    """In a narrow terminal, the pane beside the grid (inspector, tokens, embeddings, settings, vocab)."""
     stale: reactive[bool] = reactive(False, init=False)
     """The shown result is not the one the current settings describe."""
 
@@ -59,28 +70,80 @@ class ExplorerActions(Screen[None]):
         """Put field texts, valid or not, into the fields without a request each."""
         raise NotImplementedError
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide what does not apply to the shown result: absent stages, layers of one, heads of one."""
+    def why_not(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why `action` does nothing for what is shown now (its key is dimmed), or None when it applies."""
         result = self.result
         settings = source_spec(self.source).settings
-        if action == "undo_reset":
-            return self._undo is not None
-        if action == "cycle_layer":
-            return result is not None and result.n_layers > 1
-        if action == "toggle_special":
-            return result is not None and any(result.special)
-        if action == "stage":
-            return result is None or parameters[0] in result.stages
-        if action == "toggle_causal":
-            return "causal" in settings
-        if action == "toggle_vocab_mode":
-            return "vocab_mode" in settings
+        what = "the toy" if self.source == "toy" else self.source
+        if action == "cycle_layer" and (result is None or result.n_layers < 2):
+            return f"{what} has one layer: , and . step through a real model's layers (m or --model)"
+        if action == "toggle_special" and (result is None or not any(result.special)):
+            return f"{what} has no special tokens to hide ([CLS], [SEP], a decoder's first token)"
+        if action == "stage" and result is not None and parameters[0] not in result.stages:
+            stage = STAGE_BY_NAME[str(parameters[0])]
+            return f"{what} has no {stage.label} stage: a real model has no random W matrices to show"
+        if action in ("toggle_causal", "toggle_vocab_mode"):
+            field = "causal" if action == "toggle_causal" else "vocab_mode"
+            if field not in settings:
+                return f"{what} reads only the prompt: {field.replace('_', ' ')} is a setting of the toy"
         heads = result.n_heads if result is not None else 1
         if action == "cycle_head" and heads < 2:
-            return None
+            return "one head: set heads above 1 (Settings) to have several"
         if action == "toggle_overview" and heads * (result.n_layers if result is not None else 1) < 2:
-            return None
-        return True
+            return "one head: set heads above 1 (Settings) to see several side by side"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim what does not apply to what is shown (`why_not` says why when its key is pressed)."""
+        if action == "cycle_side":
+            return self.has_class("-narrow")
+        if action == "undo_reset":
+            return self._undo is not None
+        return None if self.why_not(action, parameters) else True
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action does not apply here says why, instead of nothing happening."""
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            action = binding.action
+            name, _, args = action.partition("(")
+            parameters = tuple(part.strip(" '\")") for part in args.split(",")) if args else ()
+            reason = self.why_not(name, parameters)
+            if reason:
+                self.notify(reason[0].upper() + reason[1:], timeout=4, markup=False)
+                return
+
+    def action_compare(self) -> None:
+        """Open prompt B's field; once B is set, step the grid through A, B and A − B."""
+        box = self.query_one("#compare", Input)
+        if not self.has_class("-compare-open"):
+            self.add_class("-compare-open")
+            box.focus()
+            return
+        if not box.value.strip():
+            box.focus()
+            return
+        modes = ("A", "B", "A−B")
+        self.ab = modes[(modes.index(self.ab) + 1) % len(modes)]
+
+    def action_stop_comparing(self) -> None:
+        """Forget prompt B and hide its field."""
+        self.query_one("#compare", Input).value = ""
+        self.remove_class("-compare-open")
+        self.ab = "A"
+        self.action_focus_grid()
+
+    def action_toggle_table(self) -> None:
+        """The head table instead of the grid, and back; focus goes with it."""
+        self.table = not self.table
+        if self.table:
+            self.overview = False
+            self.query_one("#head-table", HeadTable).focus()
+        else:
+            self.action_focus_grid()
+
+    def action_cycle_side(self, step: int) -> None:
+        """The next pane beside the grid (narrow terminals)."""
+        self.side = SIDE_NAMES[(SIDE_NAMES.index(self.side) + step) % len(SIDE_NAMES)]
 
     def action_focus_grid(self) -> None:
         self.query_one("#attention-grid", MatrixView).focus()
@@ -140,9 +203,15 @@ class ExplorerActions(Screen[None]):
         self.source = "toy"
 
     def action_toggle_overview(self) -> None:
+        """Every head side by side, and back; focus goes with what is shown (never lost to a hidden grid)."""
+        self.table = False
         self.overview = not self.overview
-        if self.overview and self.result is not None and self.result.n_layers > 1:
+        if not self.overview:
+            self.action_focus_grid()
+        elif self.result is not None and self.result.n_layers > 1:
             self.query_one("#model-view", ModelOverview).focus()
+        else:
+            self.query_one("#heads-overview", HeadsOverview).focus()
 
     def action_toggle_causal(self) -> None:
         box = self.query_one("#causal", Checkbox)
@@ -155,9 +224,11 @@ class ExplorerActions(Screen[None]):
     def action_set_vocab_mode(self, mode: str) -> None:
         self.query_one("#vocab-mode", Select).value = mode
 
-    def action_toggle_compact(self) -> None:
+    def action_cycle_zoom(self) -> None:
+        """auto → numbers → colour blocks → auto; the legend says which is on."""
         grid = self.query_one("#attention-grid", MatrixView)
-        grid.compact = not grid._compact_now
+        grid.cycle_zoom()
+        self.query_one(Legend).show(grid.matrix, dark=self.app.current_theme.dark, note=f"z {grid.zoom_text}")
 
     def _reset(self, *, prompt: bool) -> None:
         """Restore the notebook's settings (and its prompt, if asked); remember what was there for undo."""
@@ -170,7 +241,7 @@ class ExplorerActions(Screen[None]):
         self.stage = DEFAULT_STAGE
         self.head = 0
         self.overview = False
-        self.query_one("#attention-grid", MatrixView).compact = None
+        self.query_one("#attention-grid", MatrixView).zoom = "auto"
         self.request()
         what = "Settings and prompt" if prompt else "Settings (not the prompt)"
         self.notify(f"{what} reset to the notebook's. u undoes it.", timeout=4, markup=False)

@@ -24,6 +24,7 @@ from attn_tui.screens.presenter import Presenter, ViewState
 from attn_tui.session import Session
 from attn_tui.sources import SOURCE_NAMES, is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGES, Matrix
+from attn_tui.widgets.head_table import HeadTable, TableData
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.legend import Legend
@@ -31,6 +32,7 @@ from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
 from attn_tui.widgets.safe_input import SafeInput
 from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel
+from attn_tui.widgets.side_tabs import SIDE_NAMES, SideTabs
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
 if TYPE_CHECKING:
@@ -40,7 +42,9 @@ if TYPE_CHECKING:
 MIN_WIDTH, MIN_HEIGHT = 40, 12
 """Below this the screen shows a 'terminal too small' notice instead of its panes."""
 WIDE_WIDTH, WIDE_HEIGHT = 110, 32
-"""From this size up every pane is on screen at once; below, the panes stack and scroll."""
+"""From this size up every pane is on screen at once; below, the grid and one side pane (`t` chooses)."""
+TIGHT_WIDTH = 72
+"""Below this width the side pane takes the grid's place, and a one-line inspector sits under the grid."""
 FRAME_HOLD = 0.016
 """The longest an edit's echo waits for the edit's result, so that both show in one frame (s)."""
 HOLD_IF_FASTER = 0.008
@@ -81,23 +85,32 @@ class ExplorerScreen(ExplorerActions):
         Binding("o", "toggle_overview", "Overview"),
         Binding("c", "toggle_causal", "Causal"),
         Binding("v", "toggle_vocab_mode", "Vocab mode", show=False),
-        Binding("z", "toggle_compact", "Zoom", show=False),
+        Binding("z", "cycle_zoom", "Zoom", show=False),
         Binding("comma", "cycle_layer(-1)", "Layer −", show=False),
         Binding("full_stop", "cycle_layer(1)", "Layer", key_display=", ."),
-        Binding("x", "toggle_special", "Hide special"),
+        Binding("x", "toggle_special", "Specials"),
         Binding("m", "cycle_source", "Model", show=False),
         Binding("e", "app.export", "Export"),
         Binding("r", "reset", "Reset", show=False),
         Binding("u", "undo_reset", "Undo reset"),
+        Binding("t", "cycle_side(1)", "Pane", show=False),
+        Binding("H", "toggle_table", "Head table"),
+        Binding("b", "compare", "Prompt B", show=False),
+        Binding("T", "cycle_side(-1)", "Previous pane", show=False),
     ]
 
-    def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu") -> None:
+    def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu", compare: str = "") -> None:
         super().__init__()
         self.start_config = config
         """The state the explorer opened with (flags or keyword arguments)."""
         self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES or is_checkpoint_path(source)
                           else "toy")
         self.session = Session.start(config, self.source)
+        self.session.compare = compare
+        self.compare_result: Result | None = None
+        """Prompt B's result (the same source and settings), when B is set."""
+        self._table_data: tuple[Result, Result | None, TableData] | None = None
+        """The head table's statistics, and the results they were computed from."""
         self.results: dict[str, Result] = {}
         """The latest result of each source, so switching back shows it at once."""
         self._prepared: tuple[Result, View, Matrix | None] | None = None
@@ -115,6 +128,9 @@ class ExplorerScreen(ExplorerActions):
         with Vertical(id="prompt-box"):
             yield SafeInput(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
                             placeholder="type a prompt: words separated by spaces")
+            yield SafeInput(self.session.compare, id="compare", compact=True, select_on_focus=False,
+                            placeholder="prompt B, to compare with the prompt (empty: no comparison)")
+        yield SideTabs(id="side-tabs")
         with Container(id="main"):
             with Vertical(id="center"):
                 with Vertical(id="tokens-box", classes="pane"):
@@ -124,6 +140,8 @@ class ExplorerScreen(ExplorerActions):
                     yield MatrixView(id="attention-grid")
                     yield HeadsOverview(id="heads-overview")
                     yield ModelOverview(id="model-view")
+                    yield HeadTable(id="head-table")
+                    yield Static("", id="inspector-line", markup=False)
                     yield Legend(id="legend")
             with Vertical(id="right"):
                 with Vertical(id="embeddings-box", classes="pane"):
@@ -150,6 +168,10 @@ class ExplorerScreen(ExplorerActions):
         prompt.focus()
         self._sync_widgets(self.start_config)
         self._apply_source()
+        self.watch_side(self.side)
+        if self.session.compare.strip():
+            self.add_class("-compare-open", "-comparing")
+        self.query_one("#compare", Input).cursor_blink = False
         self.update_layout(self.app.size)
         self.presenter.show_stage_bar(None, self.view_state())
         self._render_status()
@@ -175,13 +197,16 @@ class ExplorerScreen(ExplorerActions):
             self._focus_before_too_small = self.focused
         self.set_class(too_small, "-too-small")
         self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+        self.set_class(width < TIGHT_WIDTH, "-tight")
+        if width < TIGHT_WIDTH and self.result is not None and self.presenter is not None:
+            self.presenter.show_inspector(self.result, self.view_state())  # fill the one-line inspector
         if not too_small and self._focus_before_too_small is not None:
             widget, self._focus_before_too_small = self._focus_before_too_small, None
             self.call_after_refresh(widget.focus)
 
     def view_state(self) -> ViewState:
         return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
-                         self.app.current_theme.dark)
+                         self.app.current_theme.dark, self.ab if self.compare_result is not None else "A")
 
     # -- fields → session → requests ------------------------------------------------------------
 
@@ -211,6 +236,16 @@ class ExplorerScreen(ExplorerActions):
         later: at 2,048 words the computation then runs on the other core while the echo's frame is
         drawn, instead of after it. The one path from a field's text to a request.
         """
+        if box.id == "compare":
+            if self._syncing or box.value == self.session.compare:
+                return
+            self.session.compare = box.value
+            if not box.value.strip():
+                self.compare_result = None
+                self.ab = "A"
+            self.set_class(bool(box.value.strip()), "-comparing")
+            self.request()
+            return
         field = ID_FIELDS.get(box.id or "")
         if self._syncing or field is None or not self.session.edit(field, box.value):
             return
@@ -286,6 +321,9 @@ class ExplorerScreen(ExplorerActions):
             return
         self.stale = self.session.stale(outcome.result)
         self._prepared = (outcome.result, outcome.request.view, outcome.grid)
+        self.compare_result = outcome.compare
+        if self.presenter is not None:
+            self.presenter.compare = outcome.compare
         self.results[outcome.request.source] = outcome.result
         self.result = outcome.result
         if outcome.request.generation == self.session.generation:
@@ -327,6 +365,8 @@ class ExplorerScreen(ExplorerActions):
         if self.stage not in result.stages:
             self.set_reactive(ExplorerScreen.stage, DEFAULT_STAGE)
         self.render_all()
+        if self.table:
+            self.refresh_table()
 
     def render_all(self) -> None:
         """Push the shown result into every pane (or say what is coming)."""
@@ -348,6 +388,9 @@ class ExplorerScreen(ExplorerActions):
 
     def _render_stage(self) -> None:
         if self.presenter is None:
+            return
+        if self.table and self._table_data is not None:  # the current head's row is marked
+            self._show_table(self._table_data[2])
             return
         view = self.view_state()
         self.presenter.show_stage_bar(self.result, view)
@@ -424,9 +467,124 @@ class ExplorerScreen(ExplorerActions):
         if self.result is not None and self.presenter is not None:
             self.presenter.show_inspector(self.result, self.view_state())
 
+    def watch_ab(self) -> None:
+        self._render_stage()
+
+    def watch_table(self, table: bool) -> None:
+        self.query_one("#stage-box").set_class(table, "-table")
+        if table:
+            self.refresh_table()
+        else:
+            self._render_stage()
+
+    def refresh_table(self) -> None:
+        """Head statistics of the shown result (and prompt B's Δ), computed off the UI thread."""
+        result, compare = self.result, self.compare_result
+        table = self.query_one("#head-table", HeadTable)
+        if result is None:
+            table.show(None, (self.model_layer, self.head), "no result yet")
+            return
+        cached = self._table_data
+        if cached is not None and cached[0] is result and cached[1] is compare:
+            self._show_table(cached[2])
+            return
+
+        def work() -> None:
+            from attn_tui.analysis import head_stats
+
+            weights = result.all_weights()
+            other = compare.all_weights() if compare is not None and compare.n_tokens == result.n_tokens else None
+            data = TableData(head_stats(weights, result.token_ids, compare=other), result.n_kv_heads)
+            self.app.call_from_thread(self._stats_ready, result, compare, data)
+
+        self.run_worker(work, thread=True, exclusive=True, group="head-stats", exit_on_error=False)
+
+    def _stats_ready(self, result: Result, compare: Result | None, data: TableData) -> None:
+        if result is not self.result:
+            return  # a newer result came meanwhile: its own statistics are coming
+        self._table_data = (result, compare, data)
+        self._show_table(data)
+
+    def _show_table(self, data: TableData) -> None:
+        table = self.query_one("#head-table", HeadTable)
+        table.show(data, (self.model_layer, self.head))
+        result = self.result
+        shape = f"{data.stats.layers} layers × {data.stats.heads} heads" if result is None or result.n_layers > 1 \
+            else f"{data.stats.heads} heads"
+        note = f" · {data.induction_note}" if data.induction_note else ""
+        if self.presenter is not None:
+            self.presenter.set_title("#stage-box", f"Heads: {shape} · {table.sort_text}{note}")
+
+    @on(HeadTable.Opened)
+    def _table_opened(self, event: HeadTable.Opened) -> None:
+        """Enter on a row: that head's weights, the cursor on its strongest cell."""
+        self.table = False
+        self.stage = "weights"
+        self.model_layer, self.head = event.layer, event.head
+        self.action_focus_grid()
+        if self.result is not None:
+            weights = self.result.stage_tensor("weights", event.layer, event.head).clone()
+            if weights.shape[0] > 1:
+                weights[0] = -1.0  # the first query sees only itself: its 1.0 is no one's strongest cell
+            row, col = divmod(int(weights.argmax()), weights.shape[1])
+            self.query_one("#attention-grid", MatrixView).move_cursor(row, col)
+
+    @on(HeadTable.Sorted)
+    def _table_sorted(self, event: HeadTable.Sorted) -> None:
+        if self._table_data is not None:
+            self._show_table(self._table_data[2])
+
+    @on(HeadTable.InductionAsked)
+    def _induction_asked(self, event: HeadTable.InductionAsked) -> None:
+        """The induction test on this source: the induction column measured on a repeated random sequence."""
+        cached, source, result = self._table_data, self.source, self.result
+        if cached is None or result is None:
+            return
+        self.notify("Running the induction test: 50 random tokens, twice…", timeout=3, markup=False)
+
+        def work() -> None:
+            from attn_tui import report
+
+            try:
+                config = getattr(result, "config", None)  # the toy's result carries its settings
+                if config is not None:
+                    test = report.induction_test(config)
+                else:
+                    from attn_tui import models
+
+                    test = report.induction_test(models.load(source))
+            except (report.Refused, ValueError) as error:
+                self.app.call_from_thread(self.notify, f"Induction test: {error}", severity="warning", markup=False)
+                return
+            stats = cached[2].stats.with_column("induction", test.scores, test.n)
+            note = (f"induction: on {test.n} random tokens, repeated (a uniform head scores "
+                    f"{test.uniform:.3f})")
+            data = TableData(stats, cached[2].kv_heads, note)
+            self.app.call_from_thread(self._stats_ready, result, cached[1], data)
+
+        self.run_worker(work, thread=True, exclusive=True, group="induction", exit_on_error=False)
+
+    def watch_side(self, side: str) -> None:
+        for name in SIDE_NAMES:
+            self.set_class(name == side, f"-side-{name}")
+        self.query_one(SideTabs).show(side)
+
+    @on(SideTabs.Chosen)
+    def _side_chosen(self, event: SideTabs.Chosen) -> None:
+        self.side = event.side
+
     @on(ModelOverview.HeadChosen)
     def _head_chosen(self, event: ModelOverview.HeadChosen) -> None:
         self.model_layer, self.head = event.layer, event.head
+        self.overview = False
+        self.action_focus_grid()
+
+    @on(HeadsOverview.Stepped)
+    def _head_stepped(self, event: HeadsOverview.Stepped) -> None:
+        self.action_cycle_head(event.step)
+
+    @on(HeadsOverview.Chosen)
+    def _heads_chosen(self, event: HeadsOverview.Chosen) -> None:
         self.overview = False
         self.action_focus_grid()
 

@@ -1,8 +1,10 @@
 """The export flow: the dialog (where, what, the command line that reopens this state), the overwrite
-question, and the writing itself on a worker thread, from a snapshot taken when asked."""
+question, and the writing itself on a worker thread, from a snapshot taken when asked; served in a
+browser, each file is rendered in memory and downloaded instead (`deliver`)."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from attn_tui.export.formats import EXPORTS, Selection
+from attn_tui.export.formats import EXPORT_BY_KIND, EXPORTS, ExportFormat, Selection
 from attn_tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -99,29 +101,37 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         Binding("y", "copy_command", "Copy command line"),
     ]
 
-    def __init__(self, directory: Path, command: str, *, unavailable: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, command: str, *, unavailable: dict[str, str] | None = None,
+                 downloads: bool = False) -> None:
         super().__init__()
         self.directory = directory
         self.command = command
         self.unavailable = unavailable or {}
         """kind → why it cannot be written for this result."""
+        self.downloads = downloads
+        """Served in a browser: files are downloads, there is no folder to choose."""
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Export"
             with Horizontal():
                 yield Label("folder", id="export-folder-label")
-                yield SafeInput(str(self.directory), id="export-folder", compact=True, select_on_focus=False)
+                if self.downloads:
+                    yield Label("your browser's downloads (nothing is written on the server)", id="export-folder")
+                else:
+                    yield SafeInput(str(self.directory), id="export-folder", compact=True, select_on_focus=False)
             options = [Option(f"{key}  {label}", id=kind, disabled=kind in self.unavailable)
                        for kind, key, label in KINDS]
             yield OptionList(*options, id="export-kinds")
             yield Label("command line that reopens this state (y copies it):", id="export-command-title")
             yield Static(self.command, id="export-command", markup=False)
-            yield Label("enter or a letter: write · never overwrites without asking · escape: close",
-                        id="export-keys")
+            keys = ("enter or a letter: download · escape: close" if self.downloads
+                    else "enter or a letter: write · never overwrites without asking · escape: close")
+            yield Label(keys, id="export-keys")
 
     def on_mount(self) -> None:
-        self.query_one("#export-folder", Input).cursor_blink = False
+        if not self.downloads:
+            self.query_one("#export-folder", Input).cursor_blink = False
         self.query_one(OptionList).focus()
 
     @on(OptionList.OptionSelected)
@@ -134,6 +144,9 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             return
         if kind in self.unavailable:
             self.notify(self.unavailable[kind].capitalize() + ".", severity="warning", markup=False)
+            return
+        if self.downloads:
+            self.dismiss(ExportRequest(kind, self.directory))
             return
         folder = self.query_one("#export-folder", Input).value.strip() or "."
         self.dismiss(ExportRequest(kind, Path(folder).expanduser()))
@@ -201,11 +214,15 @@ class ExportFlow:
         if isinstance(self.app.screen, ExportScreen):
             return
         unavailable = {f.kind: why for f in EXPORTS if (why := f.missing(snapshot.result))}
-        self.app.push_screen(ExportScreen(self.directory, snapshot.command, unavailable=unavailable),
+        self.app.push_screen(ExportScreen(self.directory, snapshot.command, unavailable=unavailable,
+                                          downloads=self.app.is_web),
                              lambda request: self.chosen(snapshot, request))
 
     def chosen(self, snapshot: Snapshot, request: ExportRequest | None) -> None:
         if request is None:
+            return
+        if self.app.is_web:
+            deliver(self.app, snapshot, request.kind)
             return
         self.directory = request.directory
         if request.kind == "screen":
@@ -258,3 +275,81 @@ class ExportFlow:
                 self.app.notify(f"kept {path}", timeout=3, markup=False)
 
         self.app.push_screen(ConfirmOverwrite(path), answered)
+
+
+# -- served in a browser: every export is a download --------------------------------------------
+
+MAX_DOWNLOAD_BYTES = 512 << 20
+"""The largest export a served app renders for the browser. It is held in the app's memory until the
+browser has fetched it; at the largest accepted state the JSON is 1.8 GB (the npz 320 MB), which
+the command line (`attn-tui --export`) writes instead."""
+
+
+class DownloadTooLarge(Exception):
+    """An export outgrew MAX_DOWNLOAD_BYTES while being rendered."""
+
+
+class _CappedBuffer(io.BytesIO):
+    """A BytesIO that refuses to grow past MAX_DOWNLOAD_BYTES."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() + memoryview(data).nbytes > MAX_DOWNLOAD_BYTES:
+            raise DownloadTooLarge
+        return super().write(data)
+
+
+def render(fmt: ExportFormat, snapshot: Snapshot, name: str) -> io.BytesIO:
+    """One file of a format, in memory: the bytes `export.export` would write to disk (UTF-8 text,
+    no newline translation), ready to be read from the start."""
+    buffer = _CappedBuffer()
+    if fmt.binary:
+        fmt.write(snapshot.result, snapshot.selection, name, buffer)
+    else:
+        text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+        fmt.write(snapshot.result, snapshot.selection, name, text)
+        text.flush()
+        text.detach()  # closing the wrapper would close the buffer
+    buffer.seek(0)
+    return buffer
+
+
+def deliver(app: App[Any], snapshot: Snapshot, kind: str) -> None:
+    """Served (`app.is_web`): render `kind` in memory and hand each file to the browser as a download
+    (Textual's `deliver_binary`, which textual-serve streams to the page); the server's disk is never
+    touched. The screen is drawn now, on the UI thread; formats render on a worker thread."""
+    if kind == "screen":
+        # After the dialog has gone, so the picture is of the explorer.
+        def screen() -> None:
+            svg = app.export_screenshot().encode("utf-8")
+            app.deliver_binary(io.BytesIO(svg), save_filename="attn-screen.svg", mime_type="image/svg+xml")
+            app.notify("attn-screen.svg sent to your browser's downloads", title="Exported", timeout=6,
+                       markup=False)
+
+        app.call_after_refresh(screen)
+        return
+
+    def work() -> None:
+        fmt = EXPORT_BY_KIND[kind]
+        why = fmt.missing(snapshot.result)
+        if why:
+            app.call_from_thread(app.notify, why.capitalize() + ".", severity="warning", markup=False)
+            return
+        names = fmt.names(snapshot.result, snapshot.selection)
+        try:
+            files = [(name, render(fmt, snapshot, name)) for name in names]
+        except DownloadTooLarge:
+            app.call_from_thread(
+                app.notify, f"{kind} of this state is over {MAX_DOWNLOAD_BYTES >> 20} MiB, too large to send to "
+                "a browser; write it with attn-tui --export on the command line", severity="error", timeout=10,
+                markup=False)
+            return
+        except (MemoryError, ValueError) as error:
+            app.call_from_thread(app.notify, f"could not export: {error or 'out of memory'}", severity="error",
+                                 timeout=8, markup=False)
+            return
+        for name, buffer in files:
+            app.call_from_thread(app.deliver_binary, buffer, save_filename=name)
+        app.call_from_thread(app.notify, f"{', '.join(names)} sent to your browser's downloads",
+                             title="Exported", timeout=6, markup=False)
+
+    app.run_worker(work, thread=True, group="export", exit_on_error=False)

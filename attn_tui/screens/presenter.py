@@ -12,18 +12,38 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
-from attn_tui.stages import STAGES, Matrix, embedding_matrix, stage_matrix
+from attn_tui.sources import is_checkpoint_path
+from attn_tui.stages import STAGES, Matrix, compare_matrix, embedding_matrix, stage_matrix
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.legend import Legend
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
+from attn_tui.widgets.settings import SettingsPanel
 from attn_tui.widgets.tokens import TokenIds, VocabMap
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
     from attn_tui.result import Result
+
+
+def facts_lines(result: Result) -> list[str]:
+    """A real model's facts for the settings pane (the toy's settings are its facts: nothing more)."""
+    facts = getattr(result, "facts", None)
+    if facts is None:
+        return []
+    groups = f" ({facts.n_kv_heads} key/value)" if facts.n_kv_heads != facts.n_heads else ""
+    return [
+        facts.title,
+        f"{facts.architecture} · {'causal' if facts.causal else 'bidirectional'}",
+        f"{facts.n_layers} layers × {facts.n_heads} heads{groups}",
+        f"hidden {facts.hidden} · head {facts.head_dim} · vocab {facts.vocab_size:,}",
+        f"weights {facts.dtype} · on {facts.device}",
+        f"at most {facts.max_tokens:,} tokens",
+        # A checkpoint: its path as given; a bundled model: where it comes from (no machine's own path).
+        facts.name if is_checkpoint_path(facts.name) else "bundled with its pip package",
+    ]
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,8 @@ class ViewState:
     overview: bool
     hide_special: bool
     dark: bool
+    ab: str = "A"
+    """With prompt B set: the grid shows `A`, `B`, or `A−B`."""
 
 
 class Presenter:
@@ -52,19 +74,30 @@ class Presenter:
         self.heads = screen.query_one("#heads-overview", HeadsOverview)
         self.walls = screen.query_one("#model-view", ModelOverview)
         self.stage_bar = screen.query_one("#stage-bar", Static)
+        self.inspector_line = screen.query_one("#inspector-line", Static)
+        self.settings = screen.query_one(SettingsPanel)
 
     def waiting(self, message: str) -> None:
         """No result to show yet: every pane says `message`."""
+        self.settings.show_facts([])
         self.token_ids.show((), (), message)
         self.vocab.show({}, message)
         self.embeddings.set_matrix(None, message=message)
         self.grid.set_matrix(None, message=message)
         self.legend.show(None)
 
+    compare: Result | None = None
+    """Prompt B's result, when there is one (set by the screen with each result)."""
+
+    def shown_result(self, result: Result, view: ViewState) -> Result:
+        """The result the grid and the inspector show: prompt B's when the view is B."""
+        return self.compare if view.ab == "B" and self.compare is not None else result
+
     def show(self, result: Result, view: ViewState, prepared: Matrix | None = None) -> None:
         """Every pane, from scratch."""
         self.token_ids.show(result.tokens, result.token_ids)
         self.vocab.show(result.vocab, gaps=result.vocab_gaps)
+        self.settings.show_facts(facts_lines(result))
         self.show_embeddings(result, view)
         self.show_stage(result, view, prepared)
         self.show_stage_bar(result, view)
@@ -76,11 +109,17 @@ class Presenter:
 
     def show_stage(self, result: Result, view: ViewState, prepared: Matrix | None = None) -> None:
         """The grid (the prepared matrix when it is for this view), its legend, the overview, the inspector."""
+        if self.compare is not None and view.ab != "A" and view.stage in self.compare.stages:
+            prepared = None
+            if view.ab == "B":
+                result = self.compare
+            else:
+                prepared = compare_matrix(result, self.compare, view.stage, view.head, layer=view.layer)
         matrix = prepared or stage_matrix(result, view.stage, view.head, layer=view.layer,
                                           hide_special=view.hide_special)
         self.set_title("#stage-box", matrix.title)
         self.grid.set_matrix(matrix, dark=view.dark)
-        self.legend.show(matrix, dark=view.dark)
+        self.legend.show(matrix, dark=view.dark, note=f"z {self.grid.zoom_text}")
         if view.overview:
             if result.n_layers == 1:
                 self.heads.show(result.all_weights()[0].numpy(), view.head, dark=view.dark)
@@ -111,7 +150,7 @@ class Presenter:
 
     def show_inspector(self, result: Result, view: ViewState) -> None:
         """The inspector explains the cell under the grid's cursor; the query token lights up elsewhere."""
-        from attn_tui.explain import explain
+        from attn_tui.explain import explain, explain_line
 
         matrix = self.grid.matrix
         if matrix is None:
@@ -119,8 +158,16 @@ class Presenter:
         row, col = self.grid.cursor
         row = min(row, matrix.shape[0] - 1)
         col = min(col, matrix.shape[1] - 1)
+        result = self.shown_result(result, view)
+        if not matrix.rows_are_tokens and view.ab == "A−B":  # A and B side by side: no one cell to explain
+            self.inspector.show(["A and B side by side:", "their token counts differ,", "so no A − B.",
+                                 "", "b shows A, then B, alone."])
+            return
         self.inspector.show(explain(result, view.stage, view.head, row, col, layer=view.layer,
                                     kept=matrix.rows_index))
+        if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal
+            line = explain_line(result, view.stage, view.head, row, col, layer=view.layer, kept=matrix.rows_index)
+            self.inspector_line.update(line)
         query = matrix.token_at(row) if matrix.rows_are_tokens else None
         self.token_ids.set_highlight(query)
         if self.embeddings.set_highlight(query) and query is not None:

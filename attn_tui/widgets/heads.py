@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
 from textual.widget import Widget
 
 from attn_tui.colors import make_scale
@@ -30,8 +33,24 @@ def pool(weights: np.ndarray, side: int) -> np.ndarray:
     return np.maximum.reduceat(rows, edges[:-1], axis=1)
 
 
-class HeadsOverview(Widget):
-    """A strip of per-head weight maps; the selected head's title is highlighted."""
+class HeadsOverview(Widget, can_focus=True):
+    """A strip of per-head weight maps; the selected head's title is highlighted. Arrows choose, enter opens."""
+
+    BINDINGS = [
+        Binding("left,h,up,k", "step(-1)", "Head left", show=False),
+        Binding("right,l,down,j", "step(1)", "Head right", show=False),
+        Binding("enter", "choose", "Open head"),
+    ]
+
+    @dataclass
+    class Stepped(Message):
+        """An arrow: the head `step` away from the selected one."""
+
+        step: int
+
+    @dataclass
+    class Chosen(Message):
+        """Enter: open the selected head's grid."""
 
     DEFAULT_CSS = """
     HeadsOverview {
@@ -48,6 +67,12 @@ class HeadsOverview(Widget):
         self._weights: np.ndarray | None = None
         self._selected = 0
         self._dark = True
+
+    def action_step(self, step: int) -> None:
+        self.post_message(self.Stepped(step))
+
+    def action_choose(self) -> None:
+        self.post_message(self.Chosen())
 
     def show(self, weights: np.ndarray | None, selected: int, *, dark: bool = True) -> None:
         """`weights`: (heads, T, T)."""
@@ -93,7 +118,7 @@ class HeadsOverview(Widget):
                 text.append("\n")
             text.append("\n")
         text.append(f"rows: queries, columns: keys{' (max-pooled to ' + str(side) + ')' if t > side else ''}"
-                    f" · [ ] choose a head · o back to the grid", title_style)
+                    f" · arrows or [ ] choose a head · enter opens it · o back to the grid", title_style)
         return text
 
     def get_content_height(self, container, viewport, width: int) -> int:

@@ -16,30 +16,31 @@ KEYS = (
     ("Anywhere", None),
     ("ctrl+q", "quit"),
     ("f1", "this help (also ? outside the prompt)"),
-    ("ctrl+p", "command palette: every action, stages, heads, theme"),
-    ("ctrl+r", "reset every setting to the notebook's defaults"),
+    ("ctrl+p", "command palette: every action by name (Open model…, Compare…, Export…)"),
+    ("ctrl+r", "reset the settings to the notebook's (the prompt stays); u undoes it"),
     ("tab / shift+tab", "next / previous pane or field"),
     ("escape", "leave the prompt or a field, go to the grid"),
     ("In the grid and other panes", None),
     ("arrows, h j k l", "move the cursor; the inspector explains the cell"),
     ("pgup pgdn home end g G", "by a page, to the row's ends, to the top / bottom"),
-    ("1 … 9, 0", "stage: " + ", ".join(f"{(i + 1) % 10} {s.label}" for i, s in enumerate(STAGES))),
+    ("1 … 9, 0", "stage: " + ", ".join(f"{s.key} {s.label}" for s in STAGES)),
     ("s / S", "next / previous stage"),
     ("[ / ]", "previous / next head"),
-    ("o", "overview of every head (heads > 1)"),
-    ("c", "causal mask on / off"),
-    ("v", "vocab mode seed / dense"),
-    ("z", "zoom: numbers / colour blocks"),
-    ("r", "reset"),
+    (", / .", "previous / next layer (real models)"),
+    ("o", "every head side by side (a model: every layer × head); arrows choose, enter opens"),
+    ("H", "the head table: every head's statistics; ←/→ a column, s sorts, enter opens, i runs the "
+          "induction test"),
+    ("b", "prompt B: the first press opens its field; then the grid shows A, B, A − B in turn"),
+    ("c", "causal mask on / off (the toy)"),
+    ("v", "vocab mode seed / dense (the toy)"),
+    ("z", "how cells are drawn: auto → numbers → colour blocks"),
+    ("x", "hide the special / first tokens and renormalise the rows (real models)"),
+    ("m", "model: toy → minilm → smollm2 → checkpoints opened (also Settings and the palette)"),
+    ("t / T", "narrow terminals: the pane beside the grid"),
+    ("r / u", "reset the settings / undo the reset"),
     ("e", "export: JSON, CSV, NumPy, SVG, a Python script; the command line"),
-    ("m", "model: toy → minilm → smollm2 (also in Settings and the palette)"),
     ("/", "back to the prompt"),
     ("?", "help"),
-    ("With a real model", None),
-    (", / .", "previous / next layer"),
-    ("[ / ]", "previous / next head"),
-    ("o", "every layer × head as small maps; arrows choose, enter opens"),
-    ("x", "hide the special / first tokens and renormalise the rows"),
 )
 
 PANES = (
@@ -54,8 +55,14 @@ PANES = (
              "Colour: blue < 0 < red for signed values, dark → bright for weights; numbers where they fit."),
     ("Inspector", "the arithmetic behind the cell under the cursor: q·k, the scale, the row's softmax, "
                   "the weight and its share of the context."),
-    ("Real models", "minilm and smollm2 (Settings → model): their own tokens and ids, input embeddings, and "
-                    "each layer's heads; much attention lands on the first / special token (an attention sink)."),
+    ("Real models", "minilm, smollm2 or your own checkpoint (--model PATH, or the palette's Open model…): "
+                    "their own tokens and ids, input embeddings, and every stage of each layer's heads; much "
+                    "attention lands on the first / special token (an attention sink)."),
+    ("Head table", "one row per head: entropy (nats), sink (weight on the first token), self, previous, "
+                   "duplicate (on earlier copies of the token), induction (on the token after an earlier copy), "
+                   "max, and Δ vs B. A blank means no query qualifies. The induction test (i) measures the "
+                   "induction column on 50 random tokens repeated: induction heads score near 1, a uniform head "
+                   "about 1/position; the toy's random weights score near the uniform head."),
 )
 
 

@@ -29,9 +29,11 @@ class Legend(FrameStyle, Widget):
         self._matrix: Matrix | None = None
         self._dark = True
         self._strip: tuple[tuple, Strip] | None = None
+        self._note = ""
 
-    def show(self, matrix: Matrix | None, *, dark: bool = True) -> None:
-        if matrix is not None and self._matrix is not None and dark == self._dark and (
+    def show(self, matrix: Matrix | None, *, dark: bool = True, note: str = "") -> None:
+        """The scale of `matrix`, and `note` at the right end (how the grid draws its cells: `z auto: numbers`)."""
+        if matrix is not None and self._matrix is not None and dark == self._dark and note == self._note and (
                 matrix.kind, matrix.low, matrix.high, matrix.masked is None, matrix.mask_text) == (
                 self._matrix.kind, self._matrix.low, self._matrix.high, self._matrix.masked is None,
                 self._matrix.mask_text):
@@ -39,6 +41,7 @@ class Legend(FrameStyle, Widget):
             return
         self._matrix = matrix
         self._dark = dark
+        self._note = note
         self.refresh()
 
     def notify_style_update(self) -> None:
@@ -51,22 +54,30 @@ class Legend(FrameStyle, Widget):
         m = self._matrix
         if y != 0 or m is None:
             return Strip.blank(width, base)
-        key = (id(m), width, self._dark, self.app.no_color, base)
+        key = (id(m), width, self._dark, self.app.no_color, base, self._note)
         if self._strip is not None and self._strip[0] == key:
             return self._strip[1]
         scale = make_scale(m.kind, m.low, m.high, dark=self._dark)
         _, spec = number_format(m.low, m.high, sequential=m.kind == "sequential")
         glyphs = self.app.no_color  # without colour, shade glyphs carry the scale
-        segments = [Segment(fmt(scale.low, spec) + " ", base)]
-        for i in range(0, len(scale.styles), 2):
-            mid = scale.low + (scale.high - scale.low) * (i + 0.5) / len(scale.styles)
-            segments.append(Segment(scale.shade(mid) if glyphs else " ", scale.styles[i]))
-        segments.append(Segment(" " + fmt(scale.high, spec), base))
-        segments.append(Segment("  " + ("blue < 0 < red" if m.kind == "diverging" else "weight"), base))
-        if m.masked is not None:
-            segments.append(Segment("  ", base))
-            segments.append(Segment(m.mask_text, MASKED_STYLE))
-            segments.append(Segment(" masked", base))
-        strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
+        low, high = fmt(scale.low, spec) + " ", " " + fmt(scale.high, spec)
+        kind = "  " + ("blue < 0 < red" if m.kind == "diverging" else "weight")
+        masked = f"  {m.mask_text} masked" if m.masked is not None else ""
+        note = f"  {self._note}" if self._note else ""
+        steps = len(scale.styles)
+        fixed = len(low) + len(high) + len(kind) + len(masked)
+        bar = min((steps + 1) // 2, max(width - fixed - len(note), 5))  # the bar gives way to the words
+        segments = [Segment(low, base)]
+        for i in range(bar):
+            bucket = min(i * steps // bar, steps - 1)
+            mid = scale.low + (scale.high - scale.low) * (bucket + 0.5) / steps
+            segments.append(Segment(scale.shade(mid) if glyphs else " ", scale.styles[bucket]))
+        segments.append(Segment(high + kind, base))
+        if masked:
+            segments += [Segment("  ", base), Segment(m.mask_text, MASKED_STYLE), Segment(" masked", base)]
+        strip = Strip(segments)
+        if note and strip.cell_length + len(note) <= width:
+            strip = Strip.join([strip.extend_cell_length(width - len(note), base), Strip([Segment(note, base)])])
+        strip = strip.extend_cell_length(width, base).crop(0, width)
         self._strip = (key, strip)
         return strip

@@ -7,6 +7,7 @@ cursor moves over the cells from the keyboard or the mouse.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -25,7 +26,16 @@ from attn_tui.stages import Matrix
 from attn_tui.widgets.frame_style import FrameStyle
 
 MAX_LABEL = 12
+"""Row labels are cut to this many cells, unless the view has room to spare (then up to WIDE_LABEL)."""
+WIDE_LABEL = 24
 CACHE_LINES = 512
+AUTO_BLOCKS = 32
+"""In auto zoom, a matrix with more columns than this shows colour blocks when its numbers do not fit."""
+MORE_DIGITS = 2
+"""The most extra decimals a cell gets when the view has room for them."""
+
+Zoom = Literal["auto", "numbers", "blocks"]
+ZOOMS: tuple[Zoom, ...] = ("auto", "numbers", "blocks")
 
 
 class MatrixView(FrameStyle, ScrollView, can_focus=True):
@@ -60,8 +70,9 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
 
     cursor: reactive[tuple[int, int]] = reactive((0, 0), always_update=False, repaint=False)
     """(row, col) of the cell under the cursor."""
-    compact: reactive[bool | None] = reactive(None, repaint=False)
-    """True: 2-cell colour blocks; False: numbers; None: numbers when they fit the width."""
+    zoom: reactive[Zoom] = reactive("auto", repaint=False)
+    """`numbers`, `blocks` (2-cell colour squares), or `auto`: numbers unless the matrix has more than
+    AUTO_BLOCKS columns and they do not fit the view (then blocks, which show its shape at a glance)."""
 
     @dataclass
     class CursorMoved(Message):
@@ -89,6 +100,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         self._num_width = 4
         self._label_width = 4
         self._digits = 1
+        self._longest = 1
         self._cell_width = 5
         self._compact_now = False
         self._dark = True
@@ -112,14 +124,9 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
             return
         rows, cols = matrix.shape
         self._scale = make_scale(matrix.kind, matrix.low, matrix.high, dark=dark)
-        self._num_width, self._spec = number_format(matrix.low, matrix.high,
-                                                    sequential=matrix.kind == "sequential")
-        if matrix.masked is not None:
-            self._num_width = max(self._num_width, len(matrix.mask_text))
-        digits = len(str(max(rows - 1, 0)))
-        longest = max((len(label) for label in matrix.row_labels[:4096]), default=1)
-        self._label_width = digits + 1 + min(longest, MAX_LABEL) + 1
-        self._digits = digits
+        # Row labels carry the token's position in the prompt (kept when special tokens are hidden).
+        self._digits = len(str(max(matrix.token_at(rows - 1) if rows else 0, 0)))
+        self._longest = max((len(label) for label in matrix.row_labels[:4096]), default=1)
         self._layout()
         row, col = self.cursor
         self.set_reactive(MatrixView.cursor, (min(row, rows - 1), min(col, cols - 1)))
@@ -168,21 +175,58 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
                 if changed[row - top] or old.row_labels[row] != new.row_labels[row]]
 
     def _layout(self) -> None:
-        if self.matrix is None:
+        """Numbers or blocks, how many decimals, how wide the labels: from the zoom and the view's width."""
+        m = self.matrix
+        if m is None:
             return
-        rows, cols = self.matrix.shape
-        if self.compact is None:
-            wide = self._label_width + cols * (self._num_width + 1)
-            self._compact_now = wide > max(self.size.width, 1) and self.size.width > 0 and cols > 16
-        else:
-            self._compact_now = self.compact
-        self._cell_width = 2 if self._compact_now else self._num_width + 1
-        self._cache.clear()
-        self.set_virtual_size(Size(self._label_width + cols * self._cell_width, rows + 1))
+        rows, cols = m.shape
+        view = max(self.scrollable_content_region.width, 0)
+        sequential = m.kind == "sequential"
 
-    def watch_compact(self) -> None:
+        def number_width(extra: int) -> tuple[int, str]:
+            width, spec = number_format(m.low, m.high, sequential=sequential, extra=extra)
+            return (max(width, len(m.mask_text)) if m.masked is not None else width), spec
+
+        label = self._digits + 1 + min(self._longest, MAX_LABEL) + 1
+        width, spec = number_width(0)
+        if self.zoom == "auto":
+            blocks = cols > AUTO_BLOCKS and view > 0 and label + cols * (width + 1) > view
+        else:
+            blocks = self.zoom == "blocks"
+        if not blocks and view > 0:
+            for extra in range(MORE_DIGITS, 0, -1):  # more decimals when every column still fits
+                wider, wider_spec = number_width(extra)
+                if label + cols * (wider + 1) <= view:
+                    width, spec = wider, wider_spec
+                    break
+        if not blocks and view > 0 and m.col_labels:
+            # Room to spare: cells as wide as their column labels (whole words over the keys), up to 12.
+            longest_col = min(max(len(c) for c in m.col_labels[:4096]), 12)
+            room = (view - label) // cols - 1
+            width = max(width, min(longest_col, room))
+        cell = 2 if blocks else width + 1
+        spare = view - (label + cols * cell)
+        if spare > 0 and self._longest > MAX_LABEL:  # room to spare: longer words
+            label += min(spare, WIDE_LABEL - MAX_LABEL, self._longest - MAX_LABEL)
+        self._compact_now, self._num_width, self._spec = blocks, width, spec
+        self._label_width, self._cell_width = label, cell
+        self._cache.clear()
+        self.set_virtual_size(Size(label + cols * cell, rows + 1))
+
+    def watch_zoom(self) -> None:
         self._layout()
         self.refresh()
+
+    def cycle_zoom(self) -> Zoom:
+        """auto → numbers → blocks → auto; returns the new zoom."""
+        self.zoom = ZOOMS[(ZOOMS.index(self.zoom) + 1) % len(ZOOMS)]
+        return self.zoom
+
+    @property
+    def zoom_text(self) -> str:
+        """What the zoom is and what it shows now: `auto: numbers`."""
+        shown = "blocks" if self._compact_now else "numbers"
+        return f"auto: {shown}" if self.zoom == "auto" else self.zoom
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout()
@@ -223,22 +267,24 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         self.move_cursor(*target[where])
 
     def _scroll_to_cursor(self) -> None:
+        """Scroll so that the cursor's cell is whole in view; horizontal scrolling keeps to cell edges."""
         if self.matrix is None or not self.size:
             return
         row, col = self.cursor
-        cells_width = max(self.scrollable_content_region.width - self._label_width, self._cell_width)
+        cw = self._cell_width
+        whole = max((self.scrollable_content_region.width - self._label_width) // cw, 1)
         body_height = max(self.scrollable_content_region.height - 1, 1)
-        x, y = self.scroll_x, self.scroll_y
-        left = col * self._cell_width
-        if left < x:
-            x = left
-        elif left + self._cell_width > x + cells_width:
-            x = left + self._cell_width - cells_width
+        first = -(-int(self.scroll_x) // cw)  # the first whole cell in view
+        y = self.scroll_y
+        if col < first:
+            first = col
+        elif col >= first + whole:
+            first = col - whole + 1
         if row < y:
             y = row
         elif row >= y + body_height:
             y = row - body_height + 1
-        self.scroll_to(x, y, animate=False, immediate=True)
+        self.scroll_to(first * cw, y, animate=False, immediate=True)
 
     def on_click(self, event: events.Click) -> None:
         if self.matrix is None:
@@ -285,28 +331,37 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         return strip
 
     def _visible_columns(self, width: int, scroll_x: int) -> tuple[int, int, int]:
+        """(first, last, lead): the whole cells in view (a cell is never drawn in part), and the blank
+        columns before the first when the view is scrolled to the middle of a cell (the mouse wheel)."""
         cw = self._cell_width
-        first = scroll_x // cw
-        skip = scroll_x - first * cw
+        first = -(-scroll_x // cw)
+        lead = first * cw - scroll_x
         cols = self.matrix.shape[1] if self.matrix is not None else 0
-        count = (width - self._label_width + skip) // cw + 2
-        return first, min(first + count, cols), skip
+        count = max(width - self._label_width - lead, 0) // cw
+        return first, min(first + count, cols), lead
 
     def _header(self, width: int, scroll_x: int, cursor_col: int | None, base: Style) -> Strip:
+        """Column labels over whole cells; `‹` and `›` at the ends when there are more columns that way."""
         assert self.matrix is not None
         header = self.component_style("matrix--header")
         focus = self.component_style("matrix--label-cursor")
-        first, last, skip = self._visible_columns(width, scroll_x)
+        first, last, lead = self._visible_columns(width, scroll_x)
         cw = self._cell_width
-        segments = []
+        more_left = first > 0
+        more_right = last < self.matrix.shape[1]
+        corner = " " * (self._label_width - 1) + ("‹" if more_left else " ")
+        segments = [Segment(corner, header), Segment(" " * lead, header)] if lead else [Segment(corner, header)]
         for col in range(first, last):
             label = self.matrix.col_labels[col] if not self._compact_now else ""
             text = fit(label, cw - 1, align="right") + " " if cw > 1 else " "
             segments.append(Segment(text, focus if col == cursor_col else header))
-        cells = Strip(segments).crop(skip, skip + width - self._label_width)
-        corner = Segment(" " * self._label_width, header)
-        return Strip.join([Strip([corner], self._label_width), cells]).extend_cell_length(width, base).crop(
-            0, width)
+        used = self._label_width + lead + (last - first) * cw
+        if used < width:
+            segments.append(Segment(" " * (width - used), header if more_right else base))
+        strip = Strip(segments).crop(0, width)
+        if more_right and width > self._label_width:
+            strip = Strip.join([strip.crop(0, width - 1), Strip([Segment("›", header)], 1)])
+        return strip
 
     def _row(self, row: int, width: int, scroll_x: int, cursor_col: int | None, emphasised: bool,
              base: Style) -> Strip:
@@ -319,11 +374,11 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         m = self.matrix
         digits = self._digits  # measured once in set_matrix, not once a row (O(T) each)
         label_style = self.component_style("matrix--label-cursor" if emphasised else "matrix--label")
-        label = f"{row:>{digits}} " + fit(m.row_labels[row], self._label_width - digits - 2) + " "
+        label = f"{m.token_at(row):>{digits}} " + fit(m.row_labels[row], self._label_width - digits - 2) + " "
         room = width - self._label_width
         if room <= 0:
             return Strip([Segment(label, label_style)]).crop(0, width)
-        first, last, skip = self._visible_columns(width, scroll_x)
+        first, last, lead = self._visible_columns(width, scroll_x)
         values = m.values[row, first:last]
         scale = self._scale
         styles = scale.styles
@@ -335,8 +390,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         segments = [Segment(label, label_style)]
         # Neighbouring pieces of one style become one segment (at 2,048 words most weights share
         # the bottom colour): fewer segments for Textual to cut and encode.
-        run_text, run_style = "", base
-        used = 0
+        run_text, run_style, used = " " * lead, base, lead
         for offset, bucket in enumerate(buckets):
             if masked is not None and masked[offset]:
                 text = (m.mask_text if not compact else "·").center(2 if compact else nw)
@@ -350,14 +404,6 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
             if first + offset == cursor_col:
                 style = style + _CURSOR
             for piece, piece_style in ((text, style),) if compact else ((text, style), (" ", base)):
-                if skip:  # the first column, partly scrolled out of view
-                    if skip >= len(piece):
-                        skip -= len(piece)
-                        continue
-                    piece, skip = piece[skip:], 0
-                piece = piece[: room - used]
-                if not piece:
-                    continue
                 if piece_style is run_style or piece_style == run_style:
                     run_text += piece
                 else:
@@ -365,8 +411,6 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
                         segments.append(Segment(run_text, run_style))
                     run_text, run_style = piece, piece_style
                 used += len(piece)
-            if used >= room:
-                break
         if used < room:
             if run_style is base:
                 run_text += " " * (room - used)

@@ -49,6 +49,11 @@ class SettingsPanel(Vertical):
     SettingsPanel Input.-textual-compact.-bad:focus {
         background: $error 45%;
     }
+    SettingsPanel #model-facts {
+        color: $text-muted;
+        height: auto;
+        margin-top: 1;
+    }
     SettingsPanel #settings-errors {
         color: $text-error;
         height: auto;
@@ -68,27 +73,37 @@ class SettingsPanel(Vertical):
             yield Select([(name, name) for name in SOURCE_NAMES], value="toy", id="model",
                          allow_blank=False, compact=True)
             for field, wid, label, tip in NUMBER_FIELDS:
-                yield Label(label)
+                yield Label(label, id=f"label-{wid}")
                 box = SafeInput(field_text(field, getattr(DEFAULTS, field)), id=wid, compact=True,
                             select_on_focus=False)
                 box.tooltip = Text(tip)  # user text is never markup
                 yield box
-            yield Label("causal")
-            yield Checkbox("mask j > i", DEFAULTS.causal, id="causal", compact=True)
-            yield Label("vocab mode")
+            yield Label("causal", id="label-causal")
+            yield Checkbox("j > i", DEFAULTS.causal, id="causal", compact=True)
+            yield Label("vocab mode", id="label-vocab-mode")
             yield Select([(mode, mode) for mode in VOCAB_MODES], value=DEFAULTS.vocab_mode, id="vocab-mode",
                          allow_blank=False, compact=True)
         yield Static("", id="settings-errors", markup=False)
+        yield Static("", id="model-facts", markup=False)
 
     def on_mount(self) -> None:
         for box in self.query(Input):
             box.cursor_blink = False
+        self.query_one("#model-facts").display = False
 
     def show_settings(self, settings: tuple[str, ...]) -> None:
-        """Enable the fields the current source reads; disable the rest so nobody expects them to act."""
+        """Show the fields the current source reads; hide the rest so nobody expects them to act."""
         for field, wid in FIELD_IDS.items():
             if field != "prompt":
-                self.query_one(f"#{wid}").disabled = field not in settings
+                shown = field in settings
+                self.query_one(f"#{wid}").display = shown
+                self.query_one(f"#label-{wid}").display = shown
+
+    def show_facts(self, lines: list[str]) -> None:
+        """What a real model is (architecture, layers × heads, where it came from); nothing for the toy."""
+        facts = self.query_one("#model-facts", Static)
+        facts.update("\n".join(lines))
+        facts.display = bool(lines)
 
     def show_errors(self, errors: dict[str, str]) -> None:
         """Mark the fields in `errors` (field → message) and list the messages under the form."""
