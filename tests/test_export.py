@@ -542,12 +542,12 @@ def test_a_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
 def test_a_taken_target_touches_nothing(tmp_path):
     """`--export json,csv,npz` with the CSV present: refused before anything is written."""
     result = compute(HARD)
-    csv_path = tmp_path / "attn-weights-head0.csv"
+    csv_path = tmp_path / "attn-weights-head1.csv"
     csv_path.write_text("mine\n")
     with pytest.raises(ExportExists) as refused:
         export.export(result, ["json", "csv", "npz"], export.Selection(), tmp_path)
     assert refused.value.path == csv_path
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head0.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head1.csv"]
     assert csv_path.read_text() == "mine\n"
 
 
@@ -559,14 +559,14 @@ def test_a_name_taken_while_writing_undoes_the_request(tmp_path, monkeypatch):
 
     def npz_then_someone_writes_the_csv(result, selection, name, out):
         real(result, selection, name, out)
-        (tmp_path / "attn-weights-head0.csv").write_text("theirs\n")
+        (tmp_path / "attn-weights-head1.csv").write_text("theirs\n")
 
     monkeypatch.setattr(formats, "EXPORT_BY_KIND", {**formats.EXPORT_BY_KIND, "npz": dataclasses.replace(
         formats.EXPORT_BY_KIND["npz"], write=npz_then_someone_writes_the_csv)})
     with pytest.raises(ExportExists):
         export.export(compute(HARD), ["json", "npz", "csv"], export.Selection(), tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head0.csv"], "json and npz undone"
-    assert (tmp_path / "attn-weights-head0.csv").read_text() == "theirs\n", "theirs untouched"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head1.csv"], "json and npz undone"
+    assert (tmp_path / "attn-weights-head1.csv").read_text() == "theirs\n", "theirs untouched"
 
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt(), SystemExit(143)])
@@ -604,11 +604,11 @@ def test_every_written_file_is_printable_and_utf8(tmp_path):
     for path in paths:
         text = path.read_bytes().decode("utf-8")  # strict: an undecodable byte is U+FFFD, never a surrogate
         assert_no_unsafe(text, path.name)
-    rows = list(csv.reader((tmp_path / "attn-weights-head0.csv").open(encoding="utf-8")))
+    rows = list(csv.reader((tmp_path / "attn-weights-head1.csv").open(encoding="utf-8")))
     assert rows[0][2] == "1:␛]2;PWNED␇" and rows[0][-1] == "7:caf\ufffd"
     data = json.loads((tmp_path / "attn-result.json").read_text(encoding="utf-8"))
     assert data["words"][1] == "\x1b]2;PWNED\x07" and data["words"][-1] == "caf\ufffd"  # JSON: exact, escaped
-    ET.parse(tmp_path / "attn-weights-head0.svg")
+    ET.parse(tmp_path / "attn-weights-head1.svg")
 
 
 def test_the_script_prints_printable_utf8_whatever_the_locale(tmp_path):

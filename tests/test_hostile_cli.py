@@ -360,9 +360,9 @@ def test_undecodable_bytes_are_u_fffd_in_every_writer(tmp_path):
     assert written.returncode == 0, written.stderr  # the CSV export failed: "can't encode '\udce9'"
     assert len(_printable_line(written.stderr).splitlines()) == 5
     assert json.loads((tmp_path / "attn-result.json").read_text(encoding="utf-8"))["prompt"] == want
-    rows = list(csv.reader((tmp_path / "attn-weights-head0.csv").open(encoding="utf-8")))
+    rows = list(csv.reader((tmp_path / "attn-weights-head1.csv").open(encoding="utf-8")))
     assert rows[0][1:] == ["0:caf\ufffd", "1:au", "2:lait", "3:\ufffd"]
-    assert "0:caf\ufffd" in (tmp_path / "attn-weights-head0.svg").read_text(encoding="utf-8")
+    assert "0:caf\ufffd" in (tmp_path / "attn-weights-head1.svg").read_text(encoding="utf-8")
     with np.load(tmp_path / "attn-result.npz") as arrays:
         assert str(arrays["prompt"]) == want
     script = (tmp_path / "attn-script.py").read_text(encoding="utf-8")
@@ -399,7 +399,7 @@ def test_export_honours_the_model(tmp_path):
                 "--export-dir", str(tmp_path)])
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-minilm-result.json",
-                                                          "attn-minilm-weights-layer0-head2.csv"]
+                                                          "attn-minilm-weights-layer1-head3.csv"]
     data = json.loads((tmp_path / "attn-minilm-result.json").read_text(encoding="utf-8"))
     assert data["model"] == "minilm" and data["tokens"][0] == "[CLS]"
     assert len(data["attentions"]) == 6 and len(data["attentions"][0]) == 12
@@ -444,7 +444,7 @@ def test_a_kill_during_an_export_leaves_no_truncated_file(tmp_path, name):
     assert proc.poll() is None, "the export ended before it could be killed"
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
-    target = tmp_path / "attn-weights-head0.csv"
+    target = tmp_path / "attn-weights-head1.csv"
     assert not target.exists(), "a truncated file under the real name"
     if sig != signal.SIGKILL:  # an ordinary kill unwinds: the temporary file goes too
         assert proc.returncode == 128 + sig, (proc.returncode, err)
@@ -455,7 +455,7 @@ def test_a_kill_during_an_export_leaves_no_truncated_file(tmp_path, name):
 
 
 def test_a_taken_target_touches_nothing_from_the_command(tmp_path):
-    taken = tmp_path / "attn-weights-head0.csv"
+    taken = tmp_path / "attn-weights-head1.csv"
     taken.write_text("mine\n")
     out = _run(["--export", "json,csv,npz", "--export-dir", str(tmp_path)])
     assert out.returncode == 2

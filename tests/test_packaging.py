@@ -132,7 +132,7 @@ def test_exported_files_are_ignored_by_git(tmp_path):
     from attn_tui.attention import compute
 
     names = [path.name for _, path in export.plan(compute(), list(export.EXPORT_KINDS), export.Selection(), tmp_path)]
-    names += ["attn-screen.svg", "attn-minilm-result.json", "attn-minilm-weights-layer0-head0.csv",
+    names += ["attn-screen.svg", "attn-minilm-result.json", "attn-minilm-weights-layer1-head1.csv",
               ".attn-result.json.k2j3h4.tmp", "out/attn-result.npz"]
     for name in names:
         ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT, timeout=30)
