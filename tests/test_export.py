@@ -622,3 +622,65 @@ def test_the_script_prints_printable_utf8_whatever_the_locale(tmp_path):
     text = out.stdout.decode("utf-8")
     assert_no_unsafe(text.rstrip("\n"), "the script's output")
     assert json.loads(text)["words"][-1] == "caf\ufffd"
+
+
+# ── Links planted by someone who can write the folder (issue 12, items 4 and 5) ───────────────────
+
+
+@pytest.mark.parametrize("kind", ["json", "npz", "csv", "grid", "script"])
+def test_no_export_writes_through_a_planted_link(kind, tmp_path):
+    """The old overwrite wrote `.NAME.<pid>.tmp` and followed a link planted there; a link at the name
+    itself must be refused (no overwrite) or replaced (overwrite), never written through."""
+    import os
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    result = compute(HARD)
+    (path,) = export.export(result, [kind], export.Selection("weights", 0, 0), out)
+    (out / f".{path.name}.{os.getpid()}.tmp").symlink_to(victim)  # the old temporary file's name
+    export.export(compute(), [kind], export.Selection("weights", 0, 0), out, overwrite=True)
+    assert victim.read_text() == "precious"
+    path.unlink()
+    path.symlink_to(victim)  # a link at the export's own name
+    with pytest.raises(ExportExists):
+        export.export(result, [kind], export.Selection("weights", 0, 0), out)
+    export.export(result, [kind], export.Selection("weights", 0, 0), out, overwrite=True)
+    assert victim.read_text() == "precious", "written through the link"
+    assert not path.is_symlink() and path.stat().st_size > 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) == [path.name]
+
+
+async def test_the_screen_export_goes_through_the_one_writer(tmp_path):
+    """`e s` wrote attn-screen.svg through a link planted at that name, without asking."""
+    from textual.widgets import Input
+
+    from attn_tui.app import AttnApp
+    from attn_tui.screens.export import ConfirmOverwrite
+    from tests.scenarios import settle
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "attn-screen.svg").symlink_to(victim)
+    app = AttnApp(prompt="a b", export_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.set_focus(None)
+        await pilot.press("escape", "e")
+        await pilot.pause()
+        assert not isinstance(app.focused, Input)
+        await pilot.press("s")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmOverwrite):
+                break
+        assert isinstance(app.screen, ConfirmOverwrite), "it did not ask before replacing the link"
+        assert victim.read_text() == "precious"
+        await pilot.press("y")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if not (tmp_path / "attn-screen.svg").is_symlink():
+                break
+    assert victim.read_text() == "precious", "written through the link"
+    svg = tmp_path / "attn-screen.svg"
+    assert not svg.is_symlink() and svg.read_text(encoding="utf-8").lstrip().startswith("<svg")
