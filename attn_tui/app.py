@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from attn_tui.commands import ExplorerCommands
 from attn_tui.compat import InputAfterClose
 from attn_tui.config import DEFAULTS, AttentionConfig
 from attn_tui.screens.explorer import ExplorerScreen
 from attn_tui.screens.export import ExportFlow, ExportRequest, Snapshot
+from attn_tui.text import printable, printable_lines
 
 if TYPE_CHECKING:
     from attn_tui.result import Result
@@ -52,6 +54,12 @@ class AttnApp(InputAfterClose, App[int]):
 
     def get_default_screen(self) -> ExplorerScreen:
         return self.explorer
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification, whoever sends it: paths and model names in it are shown, never obeyed."""
+        super().notify(printable_lines(message), title=printable(title), severity=severity, timeout=timeout,
+                       markup=markup)
 
     # -- what the explorer shows (read-only views for tests, benchmarks and scripts) ---------------
 

@@ -6,9 +6,8 @@ Used by the CLI (parsing), export and the script (the command line that reopens 
 
 from __future__ import annotations
 
-import shlex
-
 from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig
+from attn_tui.text import shell_quote
 
 
 def flag(field: str) -> str:
@@ -42,5 +41,10 @@ def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
 
 
 def command_line(config: AttentionConfig, model: str = "toy") -> str:
-    """The shell command that reopens exactly this state: `attn-tui --prompt 'a b' --heads 2 --causal`."""
-    return shlex.join(["attn-tui", *command_flags(config, model)])
+    """The shell command that reopens exactly this state: `attn-tui --prompt 'a b' --heads 2 --causal`.
+
+    Printable whatever the prompt holds: a word with a control or bidi character is written in `$'…'`
+    quoting (`--prompt $'hi \\x1b]2;x\\x07'`), so showing the command obeys nothing and running it in
+    bash or zsh gives back the same prompt (attn_tui.text.shell_quote).
+    """
+    return " ".join(shell_quote(word) for word in ["attn-tui", *command_flags(config, model)])

@@ -6,12 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 from attn_tui import __version__
 from attn_tui.argv import flag
 from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError, field_problems, parse_field
 from attn_tui.sources import SOURCE_NAMES
+from attn_tui.text import printable, scrub
 
 if TYPE_CHECKING:
     from attn_tui.report import Extras
@@ -29,11 +30,16 @@ class _Parser(argparse.ArgumentParser):
 
 def fail(message: str) -> NoReturn:
     """Print one line and exit 2: the CLI's only way to refuse input."""
-    line = " ".join(str(message).split())  # one line, whatever the message held
-    if sys.stderr is not None:  # None when started with stderr closed (2>&-)
-        sys.stderr.write(f"error: {line}\n")
-        sys.stderr.flush()
+    say(f"error: {message}")
     raise SystemExit(EXIT_USAGE)
+
+
+def say(message: str) -> None:
+    """One line on stderr, printable whatever it quotes (a path or a value with escapes in it), if stderr is open."""
+    line = printable(" ".join(str(message).split()))  # one line, and nothing in it a terminal obeys
+    if sys.stderr is not None:  # None when started with stderr closed (2>&-)
+        sys.stderr.write(f"{line}\n")
+        sys.stderr.flush()
 
 
 def _tty(stream: object) -> bool:
@@ -213,6 +219,8 @@ def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result
 def run_json(config: AttentionConfig, model: str = "toy", device: str = "cpu", extras: Extras | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (>&-): nowhere to print, so say so first
         fail("stdout is closed: nowhere to write the JSON")
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")  # JSON is UTF-8 (RFC 8259), whatever the locale says
     if extras is None or not extras.any():
         return _write_json(_compute(config, model, device))
     from attn_tui import report
@@ -238,6 +246,8 @@ def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
     unknown = [k for k in kinds if k not in export.EXPORT_KINDS]
     if not kinds or unknown:
         fail(f"--export: {', '.join(unknown) or 'nothing'} is not a format: use {', '.join(export.EXPORT_KINDS)}")
+    if "script" in kinds and args.model != "toy":  # before loading a model for nothing
+        fail("--export: script: the script recomputes the toy pipeline; a real model has none")
     if args.stage not in STAGE_BY_NAME and args.stage != "embeddings":
         fail(f"--stage: {args.stage!r} is not a stage: use {', '.join(STAGE_BY_NAME)}")
     try:
@@ -254,7 +264,7 @@ def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         fail(f"--export: {error}")
     for path in written:
-        sys.stderr.write(f"wrote {path}\n")
+        say(f"wrote {path}")
     return 0
 
 
@@ -266,7 +276,7 @@ def write_script(config: AttentionConfig, path: str) -> int:
     from attn_tui.script import script_source
 
     target = Path(path).expanduser()
-    text = script_source(config)
+    text = script_source(config, target.name)
     try:
         check_free([target])
         write_file(target, lambda f: f.write(text))
@@ -274,24 +284,102 @@ def write_script(config: AttentionConfig, path: str) -> int:
         fail(f"{path} exists; not overwriting")
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror or error}")
-    sys.stderr.write(f"wrote {path}\n")
+    say(f"wrote {path}")
     return 0
+
+
+PATH_FLAGS = ("export_dir", "export_script", "model")
+"""Flags that name files (`--model` may be a checkpoint's path): they keep their bytes (see `scrub_text_flags`)."""
+
+
+def scrub_text_flags(args: argparse.Namespace) -> None:
+    """Undecodable bytes in a text flag become U+FFFD, as a UTF-8 decoder would make them: the one rule.
+
+    Python hands `--prompt $'caf\\xe9'` over as `caf\\udce9`, which no UTF-8 writer can write (the CSV
+    export failed on it, the script printed invalid UTF-8). Scrubbed here, once, every writer (JSON, CSV,
+    SVG, the script, stderr, the screen) sees `caf�`. File names keep their bytes, so they name the
+    file the user meant; they are scrubbed only where shown (`say`).
+    """
+    for name, value in vars(args).items():
+        if isinstance(value, str) and name not in PATH_FLAGS:
+            setattr(args, name, scrub(value))
+
+
+def _terminal() -> tuple[int, IO[str]] | None:
+    """The terminal to draw the UI on: stdin and stderr when both are one, else /dev/tty; None if there is none.
+
+    Textual draws on stderr, so `attn-tui 2>err.log` drew the whole UI into the log (and `>out` left it
+    sized 80 × 24). Like less and fzf, attn-tui then talks to the controlling terminal itself.
+    """
+    if _tty(sys.stdin) and _tty(sys.stderr) and _tty(sys.stdout):
+        return sys.stdin.fileno(), sys.__stderr__  # type: ignore[return-value]
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    if not os.isatty(fd):
+        os.close(fd)
+        return None
+    return fd, open(os.dup(fd), "w", encoding="utf-8", errors="replace", closefd=True)  # noqa: SIM115
+
+
+def run_app(config: AttentionConfig, args: argparse.Namespace) -> int:
+    """The explorer, on the terminal; a kill (SIGTERM, SIGHUP, SIGQUIT) quits it cleanly, terminal restored."""
+    from attn_tui import runtime
+    from attn_tui.compat import patch_terminal_input, terminal_driver
+
+    driver = None
+    restore = None
+    # textual-serve runs each browser connection's app on pipes, with its own driver (TEXTUAL_DRIVER).
+    if not os.environ.get("TEXTUAL_DRIVER"):
+        if sys.platform == "win32":
+            if not (_tty(sys.stdin) and _tty(sys.stdout)):
+                fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
+        else:
+            terminal = _terminal()
+            if terminal is None:
+                fail("attn-tui needs a terminal: stdin, stdout and stderr are not all one and /dev/tty "
+                     "cannot be opened; use --json for scripts")
+            driver = terminal_driver(*terminal)
+            restore = runtime.terminal_restorer(terminal[0])
+    from attn_tui.sources import source_spec
+
+    try:
+        source_spec(args.model)  # a name or a path that could be a checkpoint: the app loads it
+    except ValueError as error:
+        fail(f"--model: {error}")
+    from attn_tui.app import AttnApp
+
+    patch_terminal_input()
+    app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device,
+                  compare=args.compare or "")
+    if driver is not None:
+        app.driver_class = driver
+    with runtime.quit_on_signals(app, restore) as received:
+        app.run()
+    if received:
+        return 128 + received[-1]
+    return app.return_code or 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    scrub_text_flags(args)
     config = config_from_args(args)
     extras = extras_from_args(args)
     try:
-        if args.json:
-            return run_json(config, args.model, args.device, extras)
-        if args.export:
-            return run_export(config, args)
-        if args.export_script:
-            if args.model != "toy":
-                fail("--export-script: the script recomputes the toy pipeline; a real model has none")
-            return write_script(config, args.export_script)
+        if args.json or args.export or args.export_script:
+            from attn_tui import runtime
+
+            with runtime.exit_on_signals():  # a kill while writing removes the half-written temporary file
+                if args.json:
+                    return run_json(config, args.model, args.device, extras)
+                if args.export:
+                    return run_export(config, args)
+                if args.model != "toy":
+                    fail("--export-script: the script recomputes the toy pipeline; a real model has none")
+                return write_script(config, args.export_script)
         if args.serve:
             from attn_tui.serve import Limits, ServeError, serve
 
@@ -301,23 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              limits=limits)
             except ServeError as error:
                 fail(str(error))
-        # textual-serve runs each browser connection's app on pipes, with its own driver.
-        if not os.environ.get("TEXTUAL_DRIVER") and not (_tty(sys.stdin) and _tty(sys.stdout)):
-            fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
-        from attn_tui.app import AttnApp
-        from attn_tui.compat import lenient_input
-
-        lenient_input()
-        from attn_tui.sources import source_spec
-
-        try:
-            source_spec(args.model)  # a name or a path that could be a checkpoint: the app loads it
-        except ValueError as error:
-            fail(f"--model: {error}")
-        app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device,
-                      compare=args.compare or "")
-        app.run()
-        return app.return_code or 0
+        return run_app(config, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

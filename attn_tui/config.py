@@ -17,15 +17,21 @@ NOTEBOOK_PROMPT = "Hello World I am an attention seeker I love attention"
 
 VOCAB_MODES = ("seed", "dense")
 
-# Ceilings. Chosen so that no accepted config allocates more than about 1 GiB or spends more
-# than about a second drawing its random tables on a 2-core machine (see README, "Limits").
+# Ceilings. Chosen so that no accepted config takes the process past about 1 GiB, in the command or in
+# the app (which holds the result on screen while it computes the next one), or spends more than about
+# a second drawing its random tables on a 2-core machine (see README, "Limits"; tests/test_memory.py
+# measures the peak of every path at these ceilings).
 MAX_PROMPT_CHARS = 100_000
 MAX_WORDS = 4096
 MAX_VOCAB_SIZE = 10_000_000
 MAX_DIM = 4096
 MAX_HEADS = 64
 MAX_TABLE_CELLS = 1 << 26  # vocab_size × d_model floats: 256 MiB, about 0.6 s to draw
-MAX_ATTENTION_CELLS = 1 << 25  # heads × T × T floats, held three times (scores, scaled, weights)
+MAX_ATTENTION_CELLS = 1 << 24  # heads × T × T floats, held three times (scores, scaled, weights): 192 MiB
+MAX_TENSOR_BYTES = 320 << 20
+"""Every tensor of one result and its random tables together (`tensor_bytes`): 320 MiB. The command
+peaks at about this plus 250 MiB (Python, torch); the app at about twice this plus 300 MiB, since the
+result on screen and the one being computed (and their tables) are alive together."""
 MIN_TEMPERATURE = 1e-4
 MAX_TEMPERATURE = 1e4
 MIN_SEED = -(1 << 63)
@@ -203,7 +209,49 @@ def field_problems(config: AttentionConfig) -> list[ConfigError]:
         if top_id >= config.vocab_size:
             bad("vocab_size", f"vocab size = {config.vocab_size:,} is too small: word {_show(top_word)} "
                               f"has id {top_id:,}, so the vocab size must be at least {top_id + 1:,}")
+    if words and len(words) <= MAX_WORDS and not problems:
+        memory = _memory_problem(config, len(words))
+        if memory is not None:
+            bad(memory.field, str(memory))
     return list(problems.values())
+
+
+def tensor_bytes(config: AttentionConfig, words: int) -> dict[str, int]:
+    """The float32 bytes a config's result and tables hold, by what they are (no allocation).
+
+    table: vocab_size × d_model; weights: W_query, W_key (d_model × d_k), W_value (d_model × d_v);
+    tokens: E, Q, K, V, the context and the one copy made while heads are joined (T × d each);
+    attention: scores, scaled, weights (heads × T × T each).
+    """
+    c, t = config, words
+    return {
+        "table": 4 * c.vocab_size * c.d_model,
+        "weights": 4 * c.d_model * (2 * c.d_k + c.d_v),
+        "tokens": 4 * t * (c.d_model + 2 * c.d_k + 3 * c.d_v),
+        "attention": 4 * 3 * c.heads * t * t,
+    }
+
+
+def _memory_problem(config: AttentionConfig, words: int) -> ConfigError | None:
+    """The whole config against MAX_TENSOR_BYTES, naming the field that weighs most."""
+    parts = tensor_bytes(config, words)
+    total = sum(parts.values())
+    if total <= MAX_TENSOR_BYTES:
+        return None
+    # Blame the setting behind the heaviest share: the table, the attention maps, or the widths
+    # (the weights and the per-token matrices together), naming the widest of d_model, d_k, d_v.
+    shares = {"vocab_size": parts["table"], "prompt": parts["attention"], "widths": parts["weights"] + parts["tokens"]}
+    field = max(shares, key=lambda share: shares[share])
+    if field == "widths":
+        field = max(("d_model", "d_k", "d_v"), key=lambda dim: getattr(config, dim))
+    shown = ", ".join(f"{part} {size / 2**20:,.0f}" for part, size in parts.items() if size >= 2**20)
+    return ConfigError(field, f"together these settings need {total / 2**20:,.0f} MiB of tensors ({shown}): "
+                              f"at most {MAX_TENSOR_BYTES >> 20:,} MiB; lower {_what_to_lower(field)}")
+
+
+def _what_to_lower(field: str) -> str:
+    return {"vocab_size": "vocab size or d_model", "prompt": "the number of words or heads"}.get(
+        field, "d_model, d_k or d_v")
 
 
 def validate(config: AttentionConfig) -> None:

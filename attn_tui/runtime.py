@@ -1,6 +1,11 @@
-"""Process-wide torch settings, applied once by the command and the app (never by the backend)."""
+"""Process-wide settings, applied by the command and the app (never by the backend): torch's threads,
+malloc, and what a quit signal does."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 _configured = False
 
@@ -52,3 +57,126 @@ def configure_malloc() -> None:
         libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD: fixed, so no longer raised by frees
     except (OSError, AttributeError):
         pass
+
+
+# -- signals ------------------------------------------------------------------------------------
+
+QUIT_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGINT")
+"""What `kill`, `timeout`, a closed terminal window, ctrl+\\ from another terminal and `kill -INT` send."""
+
+
+def _signals() -> list[Any]:
+    import signal
+
+    return [getattr(signal, name) for name in QUIT_SIGNALS if hasattr(signal, name)]
+
+
+@contextmanager
+def exit_on_signals() -> Iterator[None]:
+    """For the one-shot modes (`--json`, `--export`): inside, a quit signal raises SystemExit(128 + signal).
+
+    Python's default for SIGTERM, SIGHUP and SIGQUIT is to die on the spot, so a kill during an export
+    left its temporary file behind; as an exception it unwinds through `files.write_file`, which
+    removes it (and `formats.export` removes the files of the request it had finished). The previous
+    handlers come back on the way out. Off the main thread (where handlers cannot be set) it does nothing.
+    """
+    import signal
+    import threading
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second one kills at once
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in _signals()}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def quit_on_signals(app: Any, restore: Callable[[], None] | None = None, grace: float = 5.0) -> Iterator[list[int]]:
+    """While the app runs, a quit signal makes it exit the normal way, so Textual restores the terminal.
+
+    Without this, `timeout 5 attn-tui` or closing the window killed the process in raw mode, on the
+    alternate screen, with mouse reporting on and the cursor hidden. The signal handler runs on the main
+    thread, inside the app's event loop, and schedules `app.exit` there (thread- and signal-safe). If the
+    app has not gone `grace` seconds later, or a second signal comes, `restore()` puts the terminal back
+    by hand and the process ends at once. Yields the signals received (the CLI exits with 128 + the last).
+    """
+    import asyncio
+    import contextlib
+    import os
+    import signal
+    import threading
+
+    received: list[int] = []
+
+    def force(signum: int) -> None:
+        from attn_tui.export.files import remove_in_flight
+
+        remove_in_flight()
+        if restore is not None:
+            with contextlib.suppress(Exception):  # a hung-up terminal (EIO, termios.error): nothing to restore
+                restore()
+        os._exit(128 + signum)
+
+    def watchdog(signum: int) -> None:
+        timer = threading.Timer(grace, force, (signum,))
+        timer.daemon = True
+        timer.start()
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            force(signum)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # before the app's loop started, or after it ended: nothing drawn yet or any more
+            raise SystemExit(128 + signum) from None
+        try:
+            loop.call_soon_threadsafe(app.exit, None, 128 + signum)
+        except RuntimeError:  # the loop is closing
+            return
+        watchdog(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in _signals()}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+RESET_SEQUENCE = (
+    "\x1b[<u"  # kitty keyboard protocol off
+    "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1015l\x1b[?1006l"  # every mouse reporting mode off
+    "\x1b[?2004l"  # bracketed paste off
+    "\x1b[?1004l"  # focus events off
+    "\x1b[?7h"  # line wrap on
+    "\x1b[?1049l"  # the main screen
+    "\x1b[?25h"  # the cursor shown
+)
+"""What Textual's driver writes when it stops, written by hand when the app cannot stop itself."""
+
+
+def terminal_restorer(fd: int) -> Callable[[], None]:
+    """A function that puts terminal `fd` back as it is now (termios) and leaves the app's modes; for `force`."""
+    import os
+    import termios
+
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        saved = None
+
+    def restore() -> None:
+        os.write(fd, RESET_SEQUENCE.encode())
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    return restore

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from attn_tui import __version__
 from attn_tui.config import AttentionConfig
+from attn_tui.text import printable, scrub, shell_quote
 
 _TEMPLATE = '''\
 #!/usr/bin/env python3
 r"""Self-attention, step by step: one attn-tui state recomputed from scratch.
 
-Written by attn-tui {version}. Needs torch and the standard library only.
+Written by attn-tui {version}. Needs a Python 3 interpreter with torch installed (any torch from
+2.2 on; `pip install torch`) and nothing else: no attn-tui.
 
-    python {{this file}}     prints every intermediate as JSON (the `attn-tui --json` schema)
+    python {filename}     prints every intermediate as JSON (the `attn-tui --json` schema)
 
 The same state in the explorer:
 
@@ -141,32 +143,35 @@ result = {{
     "weights": as_lists(att),
     "context": as_lists(context),
 }}
-sys.stdout.write(json.dumps(result, ensure_ascii=False, allow_nan=False) + "\\n")
+# json escapes the C0 controls; the rest a terminal would obey or reorder text by (DEL, C1 controls,
+# bidi controls, line separators) is escaped as \\uXXXX too, and the text is UTF-8 whatever the
+# locale: the same text as `attn-tui --json`.
+unsafe = [*range(0x7F, 0xA0), 0x61C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029]
+text = json.dumps(result, ensure_ascii=False, allow_nan=False).translate({{c: f"\\\\u{{c:04x}}" for c in unsafe}})
+sys.stdout.reconfigure(encoding="utf-8")
+sys.stdout.write(text + "\\n")
 '''
 
 
 def _command(config: AttentionConfig) -> str:
     """The explorer's command line, made safe inside the script's docstring.
 
-    The prompt may hold quotes or control characters: they are escaped so the source stays
-    valid (and free of NUL bytes) and the docstring still reads as the command.
+    `command_line` is printable (a control or bidi character in the prompt is a `$'\\x1b'`-style
+    escape), and the docstring is raw, so a backslash stays as typed; only a triple quote needs breaking.
     """
     from attn_tui.argv import command_line
 
-    out = []
-    for ch in command_line(config):
-        # The docstring is raw, so a backslash stays as typed; a control character is shown as
-        # its escape (`\\t`, `\\x00`) rather than written into the source.
-        out.append(ch if ch.isprintable() else repr(ch)[1:-1])
-    return "".join(out).replace('"""', '""\\"')
+    return command_line(config).replace('"""', '""\\"')
 
 
-def script_source(config: AttentionConfig) -> str:
-    """The standalone script for `config` (assumed valid: the config's values become literals)."""
-    c = config
+def script_source(config: AttentionConfig, filename: str = "attn-script.py") -> str:
+    """The standalone script for `config` (assumed valid: the config's values become literals), to be
+    saved as `filename` (its docstring says how to run it)."""
+    c = config.replace(prompt=scrub(config.prompt))  # the one rule for undecodable bytes (attn_tui.text)
     return _TEMPLATE.format(
         version=__version__,
         command=_command(c),
+        filename=shell_quote(printable(filename)).replace('"""', '""\\"'),
         prompt=repr(c.prompt),
         seed=repr(int(c.seed)),
         vocab_size=repr(int(c.vocab_size)),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from attn_tui.stages import STAGES
+from attn_tui.text import json_safe
 
 if TYPE_CHECKING:
     import torch
@@ -70,14 +70,6 @@ def _write_tensor(tensor: torch.Tensor, out: IO[str]) -> None:
 
 
 def _safe(text: str) -> str:
-    return text.translate(_ESCAPE_FOR_TERMINALS) if _UNSAFE.search(text) else text
-
-
-# json escapes C0 controls but writes DEL, the C1 controls (U+009B is a one-character CSI to many
-# terminals) and the line separators raw; `attn-tui --json` often lands on a terminal, so escape
-# those too. They can only occur inside JSON strings, where \uXXXX means the same character.
-# Lone surrogates (from undecodable bytes in argv) cannot be written as UTF-8 at all: escape them.
-_ESCAPE_FOR_TERMINALS = {code: f"\\u{code:04x}"
-                         for code in (*range(0x7F, 0xA0), 0x2028, 0x2029, *range(0xD800, 0xE000))}
-_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
+    # `attn-tui --json` often lands on a terminal: C1 controls, bidi controls and line separators are
+    # escaped as \uXXXX, lone surrogates (undecodable argv bytes) become U+FFFD (attn_tui.text).
+    return json_safe(text)

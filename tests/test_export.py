@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import json
 import math
 import shlex
@@ -244,8 +245,21 @@ def test_export_makes_the_directory(tmp_path):
 # ── The command line ─────────────────────────────────────────────────────────────────────────
 
 
+def shell_words(line: str) -> list[str]:
+    """The words a shell reads from `line`: shlex for plain quoting, bash itself for `$'…'` words."""
+    if "$'" not in line:
+        return shlex.split(line)
+    import os
+
+    out = subprocess.run(["bash", "-c", "printf '%s\\0' " + line], capture_output=True, timeout=30,
+                         env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.decode("utf-8").split("\0")[:-1]
+
+
 def parse_command(line: str) -> AttentionConfig:
-    argv = shlex.split(line)
+    assert line.isprintable(), f"the command line obeys nothing when shown: {line!r}"
+    argv = shell_words(line)
     assert argv[0] == "attn-tui"
     return config_from_args(build_parser().parse_args(argv[1:]))
 
@@ -348,10 +362,11 @@ def exec_script(config: AttentionConfig) -> dict:
     import contextlib
     import io
 
-    out = io.StringIO()
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")  # the script writes UTF-8 whatever stdout's encoding
     with contextlib.redirect_stdout(out):
         exec(compile(export.script_source(config), "attn-script.py", "exec"), {"__name__": "__main__"})
-    return json.loads(out.getvalue())
+    out.flush()
+    return json.loads(out.buffer.getvalue().decode("utf-8"))
 
 
 @settings(max_examples=40, deadline=None)
@@ -415,7 +430,7 @@ def test_export_script_cli(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stderr == f"wrote {target}\n" and out.stdout == ""
     config = parse_command(shlex.join(["attn-tui", *flags]))
-    assert target.read_text(encoding="utf-8") == export.script_source(config)
+    assert target.read_text(encoding="utf-8") == export.script_source(config, "attention.py")
     assert run_script(target) == json.loads(dumps(result_to_dict(compute(config))))
 
     before = target.read_bytes()
@@ -519,3 +534,153 @@ def test_a_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         export.export_npz(compute(HARD), tmp_path / "new")
     assert list((tmp_path / "new").iterdir()) == []  # no half file either
+
+
+# ── All or nothing (issue 12, items 10 and 11 and their kin) ──────────────────────────────────────
+
+
+def test_a_taken_target_touches_nothing(tmp_path):
+    """`--export json,csv,npz` with the CSV present: refused before anything is written."""
+    result = compute(HARD)
+    csv_path = tmp_path / "attn-weights-head1.csv"
+    csv_path.write_text("mine\n")
+    with pytest.raises(ExportExists) as refused:
+        export.export(result, ["json", "csv", "npz"], export.Selection(), tmp_path)
+    assert refused.value.path == csv_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head1.csv"]
+    assert csv_path.read_text() == "mine\n"
+
+
+def test_a_name_taken_while_writing_undoes_the_request(tmp_path, monkeypatch):
+    """Between the check and the write another program makes the CSV: the files this request had made go."""
+    from attn_tui.export import formats
+
+    real = formats._write_npz
+
+    def npz_then_someone_writes_the_csv(result, selection, name, out):
+        real(result, selection, name, out)
+        (tmp_path / "attn-weights-head1.csv").write_text("theirs\n")
+
+    monkeypatch.setattr(formats, "EXPORT_BY_KIND", {**formats.EXPORT_BY_KIND, "npz": dataclasses.replace(
+        formats.EXPORT_BY_KIND["npz"], write=npz_then_someone_writes_the_csv)})
+    with pytest.raises(ExportExists):
+        export.export(compute(HARD), ["json", "npz", "csv"], export.Selection(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-weights-head1.csv"], "json and npz undone"
+    assert (tmp_path / "attn-weights-head1.csv").read_text() == "theirs\n", "theirs untouched"
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt(), SystemExit(143)])
+def test_a_failure_or_a_signal_mid_request_leaves_nothing(tmp_path, monkeypatch, error):
+    from attn_tui.export import formats
+
+    def half_then(result, selection, name, out):
+        out.write("a,b\n1,")
+        raise error
+
+    monkeypatch.setattr(formats, "EXPORT_BY_KIND", {**formats.EXPORT_BY_KIND, "csv": dataclasses.replace(
+        formats.EXPORT_BY_KIND["csv"], write=half_then)})
+    with pytest.raises(type(error)):
+        export.export(compute(HARD), ["json", "csv"], export.Selection(), tmp_path)
+    assert list(tmp_path.iterdir()) == [], "no half file, no temporary file, and the JSON undone"
+
+
+# ── Text that reaches a file is printable (issue 12, items 6 and 15) ─────────────────────────────
+
+HOSTILE_WORDS = "hi \x1b]2;PWNED\x07 \x1b]52;c;aGk=\x07 clr\x1b[2J c1\x9b31m rlo\u202eabc lri\u2066x\u2069 caf\udce9"
+
+
+def assert_no_unsafe(text: str, where: str) -> None:
+    from attn_tui.text import UNSAFE
+
+    for n, line in enumerate(text.split("\n")):
+        found = UNSAFE.search(line)
+        assert not found, f"{where}, line {n}: raw {found.group()!r} in {line[:120]!r}"
+
+
+def test_every_written_file_is_printable_and_utf8(tmp_path):
+    result = compute(AttentionConfig(prompt=HOSTILE_WORDS, heads=2, d_k=4, d_v=4))
+    paths = export.export(result, ["json", "csv", "grid", "script"], export.Selection("weights", 0, None), tmp_path)
+    assert len(paths) == 5
+    for path in paths:
+        text = path.read_bytes().decode("utf-8")  # strict: an undecodable byte is U+FFFD, never a surrogate
+        assert_no_unsafe(text, path.name)
+    rows = list(csv.reader((tmp_path / "attn-weights-head1.csv").open(encoding="utf-8")))
+    assert rows[0][2] == "1:␛]2;PWNED␇" and rows[0][-1] == "7:caf\ufffd"
+    data = json.loads((tmp_path / "attn-result.json").read_text(encoding="utf-8"))
+    assert data["words"][1] == "\x1b]2;PWNED\x07" and data["words"][-1] == "caf\ufffd"  # JSON: exact, escaped
+    ET.parse(tmp_path / "attn-weights-head1.svg")
+
+
+def test_the_script_prints_printable_utf8_whatever_the_locale(tmp_path):
+    path = export.export_script(AttentionConfig(prompt=HOSTILE_WORDS), tmp_path)
+    source = path.read_text(encoding="utf-8")
+    assert_no_unsafe(source, "the script")
+    assert "attn-tui --prompt $'hi \\x1b]2;PWNED\\x07" in source, "the docstring's command line, spelled out"
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, timeout=120, cwd=tmp_path,
+                         env={**_env_without_project(), "PYTHONIOENCODING": "latin-1", "LC_ALL": "C"})
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert_no_unsafe(text.rstrip("\n"), "the script's output")
+    assert json.loads(text)["words"][-1] == "caf\ufffd"
+
+
+# ── Links planted by someone who can write the folder (issue 12, items 4 and 5) ───────────────────
+
+
+@pytest.mark.parametrize("kind", ["json", "npz", "csv", "grid", "script"])
+def test_no_export_writes_through_a_planted_link(kind, tmp_path):
+    """The old overwrite wrote `.NAME.<pid>.tmp` and followed a link planted there; a link at the name
+    itself must be refused (no overwrite) or replaced (overwrite), never written through."""
+    import os
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    result = compute(HARD)
+    (path,) = export.export(result, [kind], export.Selection("weights", 0, 0), out)
+    (out / f".{path.name}.{os.getpid()}.tmp").symlink_to(victim)  # the old temporary file's name
+    export.export(compute(), [kind], export.Selection("weights", 0, 0), out, overwrite=True)
+    assert victim.read_text() == "precious"
+    path.unlink()
+    path.symlink_to(victim)  # a link at the export's own name
+    with pytest.raises(ExportExists):
+        export.export(result, [kind], export.Selection("weights", 0, 0), out)
+    export.export(result, [kind], export.Selection("weights", 0, 0), out, overwrite=True)
+    assert victim.read_text() == "precious", "written through the link"
+    assert not path.is_symlink() and path.stat().st_size > 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp")) == [path.name]
+
+
+async def test_the_screen_export_goes_through_the_one_writer(tmp_path):
+    """`e s` wrote attn-screen.svg through a link planted at that name, without asking."""
+    from textual.widgets import Input
+
+    from attn_tui.app import AttnApp
+    from attn_tui.screens.export import ConfirmOverwrite
+    from tests.scenarios import settle
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "attn-screen.svg").symlink_to(victim)
+    app = AttnApp(prompt="a b", export_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.set_focus(None)
+        await pilot.press("escape", "e")
+        await pilot.pause()
+        assert not isinstance(app.focused, Input)
+        await pilot.press("s")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmOverwrite):
+                break
+        assert isinstance(app.screen, ConfirmOverwrite), "it did not ask before replacing the link"
+        assert victim.read_text() == "precious"
+        await pilot.press("y")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if not (tmp_path / "attn-screen.svg").is_symlink():
+                break
+    assert victim.read_text() == "precious", "written through the link"
+    svg = tmp_path / "attn-screen.svg"
+    assert not svg.is_symlink() and svg.read_text(encoding="utf-8").lstrip().startswith("<svg")

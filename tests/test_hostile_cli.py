@@ -6,15 +6,19 @@ Most cases run `attn_tui.cli.main` in this process (torch is imported once); a h
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from attn_tui.cli import main
 from attn_tui.config import DEFAULTS, MAX_TABLE_CELLS, AttentionConfig, field_problems
+from attn_tui.text import UNSAFE, scrub
 
 MB = 1 << 20
 WORDS_20K = " ".join(chr(97 + i % 26) for i in range(20_000))  # 40,000 characters
@@ -74,7 +78,7 @@ REFUSED = [
     ("table-one-over-ceiling", ["--vocab-size", str(MAX_TABLE_CELLS // 4096 + 1), "--d-model", "4096"],
      "--vocab-size", "ceiling"),
     ("attention-over-ceiling", ["--prompt", " ".join(["w"] * 4000), "--heads", "4", "--d-k", "64", "--d-v", "64"],
-     "--prompt", "over the ceiling of 33,554,432 attention cells"),
+     "--prompt", "over the ceiling of 16,777,216 attention cells"),
     ("vocab-mode-unknown", ["--vocab-mode", "bpe"], "--vocab-mode", "use seed or dense"),
     ("vocab-mode-empty", ["--vocab-mode", ""], "--vocab-mode", "use seed or dense"),
     ("escape-in-number", ["--d-k", "\x1b[2J"], "--d-k", "'\\x1b[2J' is not a whole number"),
@@ -168,12 +172,13 @@ def test_any_text_is_a_prompt(prompt, capsys):
     code, out, err = run_main(["--prompt", prompt], capsys)
     assert (code, err) == (0, "")
     data = json.loads(out)
+    prompt = scrub(prompt)  # an undecodable byte (a lone surrogate in argv) is U+FFFD, the one rule
     assert data["prompt"] == prompt
     assert data["words"] == prompt.split()
     assert len(data["token_ids"]) == len(prompt.split())
     assert data["vocab"] == {w.lower(): i for i, w in enumerate(sorted(prompt.split()))}
-    # Escapes stay escaped in the JSON, whatever terminal it lands on.
-    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in out.rstrip("\n"))
+    # Escapes (controls, C1, bidi controls, separators) stay escaped in the JSON, whatever terminal it lands on.
+    assert not UNSAFE.search(out.rstrip("\n")), ascii(out)
 
 
 OVER_CEILING = [
@@ -260,8 +265,10 @@ def test_invalid_utf8_in_argv_does_not_crash():
 
 def test_not_a_terminal_refuses_without_hanging():
     started = time.perf_counter()
+    # A new session has no controlling terminal, so /dev/tty cannot be opened either (run from a
+    # terminal, the app would otherwise rightly draw on it).
     out = subprocess.run([sys.executable, "-m", "attn_tui"], stdin=subprocess.DEVNULL, capture_output=True,
-                         timeout=30)
+                         timeout=30, start_new_session=True)
     assert out.returncode == 2 and out.stdout == b""
     assert out.stderr.decode().startswith("error: attn-tui needs a terminal")
     assert time.perf_counter() - started < 30
@@ -277,8 +284,180 @@ def test_closed_standard_streams_are_refused_not_crashed(closed, args, message):
     import os
 
     out = subprocess.run([sys.executable, "-m", "attn_tui", *args], capture_output=True, timeout=30,
-                         preexec_fn=lambda: os.close(closed))
+                         preexec_fn=lambda: os.close(closed), start_new_session=True)
     assert out.returncode == 2
     assert b"Traceback" not in out.stderr
     if message:
         assert out.stderr.decode().startswith("error: ") and message in out.stderr.decode()
+
+
+# ── Writers and stderr: one rule for hostile and undecodable text (issue 12, items 6 and 15) ───────
+
+
+def _run(args: list, **kwargs) -> subprocess.CompletedProcess[bytes]:
+    """The real command, argv as given (bytes or str); a new session, so it never finds a terminal."""
+    exe = [sys.executable.encode(), b"-m", b"attn_tui"] if any(isinstance(a, bytes) for a in args) else \
+        [sys.executable, "-m", "attn_tui"]
+    return subprocess.run([*exe, *args], capture_output=True, timeout=180, stdin=subprocess.DEVNULL,
+                          start_new_session=True, **kwargs)
+
+
+def _printable_line(data: bytes) -> str:
+    text = data.decode("utf-8")  # strict: valid UTF-8
+    assert not UNSAFE.search(text.rstrip("\n").replace("\n", " ")), f"raw escape on stderr: {text!r}"
+    return text
+
+
+def test_stderr_obeys_no_escape_in_a_path(tmp_path):
+    folder = tmp_path / "res\x1b]2;PWNED\x07\u202e"
+    out = _run(["--export", "json", "--export-dir", str(folder), "--prompt", "a b"])
+    assert out.returncode == 0, out.stderr
+    line = _printable_line(out.stderr)
+    assert line.startswith("wrote ") and "␛]2;PWNED␇⟨202e⟩/attn-result.json" in line
+    assert (folder / "attn-result.json").exists(), "the folder is the one named, escapes and all"
+    again = _run(["--export", "json", "--export-dir", str(folder), "--prompt", "a b"])
+    assert again.returncode == 2
+    assert "exists; not overwriting" in _printable_line(again.stderr)
+    script = _run(["--export-script", str(tmp_path / "s\x9b2J.py")])
+    assert script.returncode == 0 and "s⟨009b⟩2J.py" in _printable_line(script.stderr)
+    refused = _run(["--stage", "w\x1b]0;t\x07", "--export", "csv", "--export-dir", str(tmp_path)])
+    assert refused.returncode == 2 and _printable_line(refused.stderr).startswith("error: --stage")
+
+
+def test_json_escapes_bidi_and_c1_for_any_source():
+    prompt = "hi \x1b]2;PWNED\x07 \x9b2J rlo\u202eabc lri\u2066x\u2069 \u2028 end"
+    out = _run(["--json", "--prompt", prompt])
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert not UNSAFE.search(text.rstrip("\n")), "a raw control or bidi character in --json"
+    assert json.loads(text)["prompt"] == prompt
+
+
+@pytest.mark.parametrize("model", ["minilm"])  # smollm2's byte-level tokens are shown as <0x1B> by its tokenizer
+def test_model_json_escapes_what_the_tokens_hold(model):
+    from attn_tui import models
+
+    if not models.available(model):
+        pytest.skip(f"{model} is not installed")
+    out = _run(["--json", "--model", model, "--prompt", "hi \x1b]2;PWNED\x07 \x9b2J rlo\u202eabc caf\udce9"])
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert not UNSAFE.search(text.rstrip("\n"))
+    json.loads(text)
+
+
+LATIN1_PROMPT = b"caf\xe9 au lait \xff"  # $'caf\xe9 au lait \xff': not UTF-8
+
+
+def test_undecodable_bytes_are_u_fffd_in_every_writer(tmp_path):
+    """One rule (README, 'Text'): every text flag's undecodable bytes become U+FFFD, as a UTF-8 decoder makes them."""
+    want = "caf\ufffd au lait \ufffd"
+    out = _run([b"--json", b"--prompt", LATIN1_PROMPT])
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.decode("utf-8"))["prompt"] == want
+    written = _run([b"--export", b"json,csv,npz,grid,script", b"--export-dir", str(tmp_path).encode(),
+                    b"--prompt", LATIN1_PROMPT])
+    assert written.returncode == 0, written.stderr  # the CSV export failed: "can't encode '\udce9'"
+    assert len(_printable_line(written.stderr).splitlines()) == 5
+    assert json.loads((tmp_path / "attn-result.json").read_text(encoding="utf-8"))["prompt"] == want
+    rows = list(csv.reader((tmp_path / "attn-weights-head1.csv").open(encoding="utf-8")))
+    assert rows[0][1:] == ["0:caf\ufffd", "1:au", "2:lait", "3:\ufffd"]
+    assert "0:caf\ufffd" in (tmp_path / "attn-weights-head1.svg").read_text(encoding="utf-8")
+    with np.load(tmp_path / "attn-result.npz") as arrays:
+        assert str(arrays["prompt"]) == want
+    script = (tmp_path / "attn-script.py").read_text(encoding="utf-8")
+    assert f"prompt = {want!r}" in script
+    ran = subprocess.run([sys.executable, str(tmp_path / "attn-script.py")], capture_output=True, timeout=120)
+    assert ran.returncode == 0 and json.loads(ran.stdout.decode("utf-8"))["prompt"] == want  # valid UTF-8
+    refused = _run([b"--vocab-mode", b"d\xe9nse"])
+    assert refused.returncode == 2 and "d\ufffdnse" in _printable_line(refused.stderr)
+
+
+def test_a_file_name_keeps_its_bytes_and_is_shown_scrubbed(tmp_path):
+    target = os.fsencode(tmp_path) + b"/caf\xe9.py"
+    out = _run([b"--export-script", target])
+    assert out.returncode == 0, out.stderr
+    assert os.path.exists(target), "the file the user named, byte for byte"
+    assert _printable_line(out.stderr) == f"wrote {tmp_path}/caf\ufffd.py\n"
+
+
+def test_closed_stderr_does_not_stop_an_export(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "attn_tui", "--export", "json", "--export-dir", str(tmp_path)],
+                         capture_output=True, timeout=60, preexec_fn=lambda: os.close(2))
+    assert out.returncode == 0 and (tmp_path / "attn-result.json").exists()
+
+
+# ── --export honours --model, or refuses (item 14) ────────────────────────────────────────────────
+
+
+def test_export_honours_the_model(tmp_path):
+    from attn_tui import models
+
+    if not models.available("minilm"):
+        pytest.skip("minilm is not installed")
+    out = _run(["--export", "json,csv", "--model", "minilm", "--prompt", "the cat sat", "--head", "3",
+                "--export-dir", str(tmp_path)])
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attn-minilm-result.json",
+                                                          "attn-minilm-weights-layer1-head3.csv"]
+    data = json.loads((tmp_path / "attn-minilm-result.json").read_text(encoding="utf-8"))
+    assert data["model"] == "minilm" and data["tokens"][0] == "[CLS]"
+    assert len(data["attentions"]) == 6 and len(data["attentions"][0]) == 12
+
+
+@pytest.mark.parametrize("args", [["--export-script", "{dir}/s.py", "--model", "smollm2"],
+                                  ["--export", "json,script", "--model", "minilm", "--export-dir", "{dir}"],
+                                  ["--export", "script", "--model", "smollm2", "--export-dir", "{dir}"]],
+                         ids=["export-script-smollm2", "json-and-script-minilm", "script-smollm2"])
+def test_a_script_of_a_model_is_refused_and_nothing_written(tmp_path, args):
+    from attn_tui import models
+
+    args = [a.format(dir=tmp_path) for a in args]
+    if "--export" in args and not models.available(args[args.index("--model") + 1]):
+        pytest.skip("the model is not installed")
+    out = _run(args)
+    assert out.returncode == 2
+    assert "the script recomputes the toy pipeline" in _printable_line(out.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ── A kill during an export, a taken target (items 10 and 11) ─────────────────────────────────────
+
+WORDS_2048 = " ".join(f"w{i}" for i in range(2048))
+BIG_EXPORT = ["--prompt", WORDS_2048, "--heads", "4", "--d-k", "32", "--d-v", "32", "--vocab-size", "5000"]
+
+
+@pytest.mark.parametrize("name", ["SIGKILL", "SIGTERM", "SIGHUP"])
+def test_a_kill_during_an_export_leaves_no_truncated_file(tmp_path, name):
+    import signal
+
+    sig = getattr(signal, name)
+    proc = subprocess.Popen([sys.executable, "-m", "attn_tui", "--export", "csv", "--export-dir", str(tmp_path),
+                             *BIG_EXPORT], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    end = time.monotonic() + 120
+    while time.monotonic() < end and proc.poll() is None:  # until the CSV (about 46 MB) is a few MB in
+        written = [p for p in tmp_path.iterdir() if p.stat().st_size > 2_000_000]
+        if written:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the export ended before it could be killed"
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    target = tmp_path / "attn-weights-head1.csv"
+    assert not target.exists(), "a truncated file under the real name"
+    if sig != signal.SIGKILL:  # an ordinary kill unwinds: the temporary file goes too
+        assert proc.returncode == 128 + sig, (proc.returncode, err)
+        assert list(tmp_path.iterdir()) == [], "the temporary file is left behind"
+    again = _run(["--export", "csv", "--export-dir", str(tmp_path), "--prompt", "a b c"])
+    assert again.returncode == 0, again.stderr  # not refused: nothing is in the way
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 4
+
+
+def test_a_taken_target_touches_nothing_from_the_command(tmp_path):
+    taken = tmp_path / "attn-weights-head1.csv"
+    taken.write_text("mine\n")
+    out = _run(["--export", "json,csv,npz", "--export-dir", str(tmp_path)])
+    assert out.returncode == 2
+    assert _printable_line(out.stderr) == f"error: {taken} exists; not overwriting\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [taken.name] and taken.read_text() == "mine\n"

@@ -7,12 +7,15 @@ folder (`tempfile.mkstemp`), flushed to disk, then put in place in one step:
   link, so nothing is ever replaced, and a link planted at the name is never followed);
 - with `overwrite`, renamed over the name (`os.replace` replaces a link itself, not its target).
 
-A kill at any moment leaves the old file (or none) and at worst a `.NAME.*.tmp` beside it, never a
-truncated file under the real name. Standard library only.
+A kill at any moment leaves the old file (or none), never a truncated file under the real name. The
+temporary file is removed on any exception, including the SystemExit the CLI makes of SIGTERM, SIGHUP
+and SIGQUIT (`runtime.exit_on_signals`), and by `remove_in_flight` when the app must end at once; only
+SIGKILL can leave a `.NAME.*.tmp` beside the target. Standard library only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -57,10 +60,22 @@ def check_free(paths: Iterable[Path], overwrite: bool = False) -> None:
             raise ExportExists(path)
 
 
+_IN_FLIGHT: set[str] = set()
+"""Temporary files being written now (by any thread)."""
+
+
+def remove_in_flight() -> None:
+    """Remove every temporary file still being written: for a process about to end without unwinding."""
+    for temp in list(_IN_FLIGHT):
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
 def write_file(path: Path, write: Callable[[IO[Any]], object], *, binary: bool = False,
                overwrite: bool = False) -> Path:
     """Write `path` through `write(file)` (a text file in UTF-8, or binary); see the module's rules."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _IN_FLIGHT.add(temp)
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as handle:
             write(handle)
@@ -74,6 +89,8 @@ def write_file(path: Path, write: Callable[[IO[Any]], object], *, binary: bool =
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    finally:
+        _IN_FLIGHT.discard(temp)
     return path
 
 

@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from attn_tui.export.files import check_free, folder, write_file
 from attn_tui.export.svg import svg_grid
 from attn_tui.export.tables import tables
+from attn_tui.text import printable
 
 if TYPE_CHECKING:
     from attn_tui.result import Result
@@ -74,13 +75,14 @@ def _stage_names(suffix: str) -> Callable[[Result, Selection], list[str]]:
 def _write_csv(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
     """The first row holds the column labels, the first column the row labels; −∞ is `-inf`.
 
-    Numbers are numpy's shortest text that reads back as the same float32, a row at a time."""
+    Numbers are numpy's shortest text that reads back as the same float32, a row at a time. Labels are
+    words: printable (attn_tui.text), so `cat` on the file obeys no escape a prompt held."""
     table = next(t for t in tables(result, selection.stage, selection.head, selection.layer)
                  if f"{t.stem}.csv" == name)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([table.corner, *table.cols])
+    writer.writerow([printable(table.corner), *map(printable, table.cols)])
     for label, row in zip(table.rows, table.values, strict=True):
-        writer.writerow([label, *row.astype(str).tolist()])
+        writer.writerow([printable(label), *row.astype(str).tolist()])
 
 
 def _write_svg(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
@@ -137,13 +139,28 @@ def plan(result: Result, kinds: list[str], selection: Selection, directory: Path
 
 def export(result: Result, kinds: list[str], selection: Selection, directory: Path | str, *,
            overwrite: bool = False) -> list[Path]:
-    """Write every file of `kinds`; nothing is written if any target is taken (unless overwriting)."""
+    """Write every file of `kinds`: all of them or none.
+
+    Nothing is written if any target is taken (unless overwriting). If a write fails or is interrupted
+    (a full disk, a name taken meanwhile, SIGTERM as SystemExit), the files this request had already
+    made are removed again: a new file is ours until the request succeeds. (Files it overwrote are not
+    brought back: `overwrite` asked for them to go.)
+    """
     targets = plan(result, kinds, selection, directory, overwrite)
     folder(directory)
-    written = []
-    for fmt, path in targets:
-        def write(out: IO[Any], fmt: ExportFormat = fmt, name: str = path.name) -> None:
-            fmt.write(result, selection, name, out)
+    written: list[Path] = []
+    made: list[Path] = []
+    try:
+        for fmt, path in targets:
+            def write(out: IO[Any], fmt: ExportFormat = fmt, name: str = path.name) -> None:
+                fmt.write(result, selection, name, out)
 
-        written.append(write_file(path, write, binary=fmt.binary, overwrite=overwrite))
+            existed = overwrite and (path.exists() or path.is_symlink())
+            written.append(write_file(path, write, binary=fmt.binary, overwrite=overwrite))
+            if not existed:
+                made.append(path)
+    except BaseException:
+        for path in made:
+            path.unlink(missing_ok=True)
+        raise
     return written

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from attn_tui.colors import ink, lerp
 from attn_tui.colors import stops as colour_stops
 from attn_tui.export.tables import tables
+from attn_tui.text import printable
 
 if TYPE_CHECKING:
     from attn_tui.result import Result
@@ -39,13 +40,9 @@ def _ink(rgb: tuple[int, int, int]) -> str:
 
 
 def _xml_text(text: str) -> str:
-    """Text safe inside SVG: escaped, and characters XML 1.0 forbids (controls) shown as `�`."""
-    clean = "".join(
-        ch if (ch in "\t\n" or 0x20 <= ord(ch) < 0xD800 or 0xE000 <= ord(ch) <= 0xFFFD or ord(ch) >= 0x10000)
-        else "\ufffd"
-        for ch in text
-    )
-    return html.escape(clean, quote=True)
+    """Text safe inside SVG: printable (controls, bidi controls and undecodable bytes shown, as on screen:
+    attn_tui.text), then escaped; what is left is all allowed in XML 1.0."""
+    return html.escape(printable(text), quote=True)
 
 
 def _text_width(text: str, size: float) -> float:

@@ -18,6 +18,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from attn_tui.export.formats import EXPORT_BY_KIND, EXPORTS, ExportFormat, Selection
+from attn_tui.text import printable
 from attn_tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class ConfirmOverwrite(ModalScreen[bool]):
         self.path = path
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.path} exists.\n\nOverwrite it?  y yes · n no", markup=False)
+        yield Static(f"{printable(str(self.path))} exists.\n\nOverwrite it?  y yes · n no", markup=False)
 
     def action_answer(self, answer: bool) -> None:
         if self.is_active:

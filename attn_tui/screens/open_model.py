@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from attn_tui.text import printable
 from attn_tui.widgets.safe_input import SafeInput
 
 
@@ -20,7 +21,7 @@ def path_problem(text: str) -> str | None:
         return "type the path of a Hugging Face folder or a .gguf file"
     path = Path(text.strip()).expanduser()
     if not path.exists():
-        return f"{path} does not exist"
+        return f"{printable(str(path))} does not exist"
     if path.is_file() and path.suffix.lower() != ".gguf":
         return "a single file must be a .gguf; for a Hugging Face model give its folder"
     return None
