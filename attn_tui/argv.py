@@ -16,8 +16,10 @@ def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
-    """The `attn-tui` arguments (unquoted) that set `config`: only fields that differ from the defaults.
+def command_flags(config: AttentionConfig, model: str = "toy", *, words: bool = False,
+                  generate: int = 0) -> list[str]:
+    """The `attn-tui` arguments (unquoted) that set `config`: only fields that differ from the defaults; then
+    `--words` (the word view) and `--generate N` (N tokens generated after the prompt) when asked for.
 
     A value starting with `-` is joined to its flag (`--prompt=-x`) so argparse never reads it as
     an option.
@@ -38,9 +40,13 @@ def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
             args.append(f"{name}={text}")
         else:
             args += [name, text]
+    if generate:
+        args += ["--generate", str(generate)]
+    if words:
+        args.append("--words")
     return args
 
 
-def command_line(config: AttentionConfig, model: str = "toy") -> str:
+def command_line(config: AttentionConfig, model: str = "toy", *, words: bool = False, generate: int = 0) -> str:
     """The shell command that reopens exactly this state: `attn-tui --prompt 'a b' --heads 2 --causal`."""
-    return shlex.join(["attn-tui", *command_flags(config, model)])
+    return shlex.join(["attn-tui", *command_flags(config, model, words=words, generate=generate)])
