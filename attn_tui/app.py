@@ -97,7 +97,8 @@ class AttnApp(InputAfterClose, App[int]):
     @property
     def computing(self) -> bool:
         """A request has not been answered yet, or the compute service is still busy."""
-        return self.explorer.session.pending or self.explorer.service.busy
+        service = self.explorer.service
+        return self.explorer.session.pending or service.busy or service.predicting
 
     @property
     def export_dir(self) -> Path:

@@ -87,8 +87,9 @@ class Loading:
 
 Outcome = Computed | Failed | Loading
 
-PARTIAL_EVERY = 0.05
-"""A running generation shows its tokens so far at most this often (s): each is a redraw of every pane."""
+PARTIAL_EVERY = 0.2
+"""A running generation shows its tokens so far at most this often (s): each is a redraw of every pane, and the
+UI thread drawing holds the interpreter lock the generating thread needs between torch's operations."""
 
 
 class ComputeService:
@@ -113,6 +114,11 @@ class ComputeService:
         self._sources: dict[str, Source] = {}
         self.partial_every = PARTIAL_EVERY
         """A running generation shows its tokens so far at most this often (s)."""
+        self._predict_wake = threading.Condition()
+        """Guards the predictions' pending slot; their thread waits on it."""
+        self._predict_pending: tuple[tuple[Result, int, bool], Callable[..., None]] | None = None
+        self._predict_busy = False
+        self._predict_thread: threading.Thread | None = None
         self._stop_generating: threading.Event | None = None
         """Set to stop the generation in progress (between tokens): by the user, or by a newer request; None
         when no generation runs."""
@@ -153,6 +159,8 @@ class ComputeService:
             if self._stop_generating is not None:
                 self._stop_generating.set()
             self._wake.notify()
+        with self._predict_wake:
+            self._predict_wake.notify()
 
     def _loop(self) -> None:
         """A thread of its own rather than a Textual worker per request: it is already waiting when a key
@@ -195,6 +203,46 @@ class ComputeService:
     def generating(self) -> bool:
         """A generation is running on the worker."""
         return self._stop_generating is not None
+
+    @property
+    def predicting(self) -> bool:
+        """A next-token prediction is waiting or being computed."""
+        return self._predict_busy
+
+    def predict(self, result: Result, position: int, lens: bool,
+                deliver: Callable[[tuple[Result, int, bool], Any, str], None]) -> None:
+        """Next-token predictions after `position` of `result` (issue 16), on a thread of their own that is already
+        waiting, so they start at once and run while the UI thread draws the cursor's move; the latest request
+        wins. `deliver(key, predictions, error)` is called from that thread (predictions None when `error` says
+        why)."""
+        with self._predict_wake:
+            self._predict_pending = ((result, position, lens), deliver)
+            self._predict_busy = True
+            self._predict_wake.notify()
+        if self._predict_thread is None:
+            self._predict_thread = threading.Thread(target=self._predict_loop, name="attn-tui predictions",
+                                                    daemon=True)
+            self._predict_thread.start()
+
+    def _predict_loop(self) -> None:
+        while True:
+            with self._predict_wake:
+                while self._predict_pending is None and not self._closing:
+                    self._predict_busy = False
+                    self._predict_wake.wait()
+                if self._closing:
+                    self._predict_busy = False
+                    return
+                pending, self._predict_pending = self._predict_pending, None
+            assert pending is not None
+            key, deliver = pending
+            result, position, lens = key
+            try:
+                deliver(key, self.predictions(result, position, lens=lens), "")
+            except SourceFailure as error:
+                deliver(key, None, str(error))
+            except Exception as error:  # noqa: BLE001 — the thread outlives any failure and says what it was
+                deliver(key, None, f"could not predict: {error}")
 
     def predictions(self, result: Result, position: int, *, lens: bool = False, k: int = 5) -> Any:
         """`models.Predictions` after `position` of `result`, from the model that made it; SourceFailure if that

@@ -183,6 +183,7 @@ class Presenter:
     def show_inspector(self, result: Result, view: ViewState) -> None:
         """The inspector explains the cell under the grid's cursor; the query token lights up elsewhere."""
         from attn_tui.explain import explain, explain_line
+        from attn_tui.explain_flow import explain_cell, explain_cell_line, generated_note
 
         matrix = self.grid.matrix
         if matrix is None:
@@ -195,13 +196,17 @@ class Presenter:
             self.inspector.show(["A and B side by side:", "their token counts differ,", "so no A − B.",
                                  "", "b shows A, then B, alone."])
             return
-        self.inspector.show(explain(result, view.stage, view.head, row, col, layer=view.layer,
-                                    kept=matrix.rows_index, groups=matrix.groups))
-        if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal
-            line = explain_line(result, view.stage, view.head, row, col, layer=view.layer, kept=matrix.rows_index,
-                                groups=matrix.groups)
-            self.inspector_line.update(line)
         query = matrix.token_at(row) if matrix.rows_are_tokens else None
+        cell = (result, view.stage, view.head, row, col)
+        # Issue 16's cells (derived stages, the word view) first; a generated query says so under any stage.
+        lines = explain_cell(*cell, layer=view.layer, kept=matrix.rows_index, groups=matrix.groups)
+        if lines is None:
+            lines = explain(*cell, layer=view.layer, kept=matrix.rows_index)
+            lines += generated_note(result, query) if query is not None else []
+        self.inspector.show(lines)
+        if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal
+            line = explain_cell_line(*cell, layer=view.layer, kept=matrix.rows_index, groups=matrix.groups)
+            self.inspector_line.update(line or explain_line(*cell, layer=view.layer, kept=matrix.rows_index))
         if view.overview:  # a generation's query, stepped through with < >, is marked beside every map
             self.walls.set_query(query if True in result.generated else None, result.n_tokens)
         self.token_ids.set_highlight(query)

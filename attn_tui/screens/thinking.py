@@ -1,47 +1,39 @@
-"""Issue 16 in the explorer: generation step by step, next-token predictions, the word view.
+"""Issue 16 in the explorer: generation step by step and the word view (the next-token pane is predicting.py's).
 
-`ThinkingActions` adds to the explorer's actions the view state (`words`, `lens`, tokens per `n`) and
-the actions of issue 16: a layer of ExplorerScreen, between the head table's (`HeadTableFlow`) and the
-editing one (`EditingFlow`). It is called from three places only: `EditingFlow.request(generate=N)`
-submits a generation, `ExplorerScreen._result_computed` leaves a generation's partial results to
+`ThinkingActions` adds to the explorer's actions the view state (`words`, tokens per `n`) and the actions
+of issue 16: a layer of ExplorerScreen, between the predictions' (`PredictionsFlow`) and the editing one
+(`EditingFlow`). It is called from three places only: `EditingFlow.request(generate=N)` submits a
+generation, `ExplorerScreen._result_computed` leaves a generation's partial results to
 `generation_outcome` (shown at most once a frame), and the presenter's `on_query` hook tells
 `update_predictions` which token the grid's cursor is on.
 
     n ─► request(generate=N) ─► ComputeService (Model.generate, tokens so far as they come) ─► partials
                                                                                             ─► the whole
-    cursor ─► update_predictions ─► thread worker: ComputeService.predictions ─► PredictionsReady ─► pane
+    cursor ─► update_predictions (screens/predicting.py) ─► one thread worker at a time ─► the next-token pane
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.binding import Binding
-from textual.message import Message
 from textual.reactive import reactive
 
 from attn_tui.messages import ComputeFailed, ResultComputed
-from attn_tui.screens.heads_flow import HeadTableFlow
+from attn_tui.screens.predicting import PredictionsFlow
 from attn_tui.sources import can_generate
-from attn_tui.stages import STAGE_BY_NAME, Matrix, token_labels
+from attn_tui.stages import STAGE_BY_NAME, Matrix
 from attn_tui.widgets.matrix import MatrixView
-from attn_tui.widgets.predictions import PredictionsView
-from attn_tui.widgets.side_tabs import SIDE_NAMES, SideTabs
 
 if TYPE_CHECKING:
     from attn_tui.compute import Computed
-    from attn_tui.result import Result
+    from attn_tui.screens.presenter import ViewState
 
 DEFAULT_TOKENS = 8
 """Tokens `n` generates unless the palette (or `--generate N`) says otherwise (issue 16's default)."""
 TOKEN_CHOICES = (1, 4, 8, 16, 32, 64)
 """How many tokens `n` generates: the palette's choices."""
-CACHED_PREDICTIONS = 64
-"""Predictions kept (result, position, lens): moving back over the same tokens costs nothing."""
 
 BINDINGS = [
     Binding("n", "generate", "Generate"),
@@ -64,24 +56,11 @@ def row_of_token(matrix: Matrix | None, position: int) -> int | None:
     return position if position < matrix.shape[0] else None
 
 
-@dataclass
-class PredictionsReady(Message):
-    """The predictions worker has the next tokens after one position (or says why it has none)."""
-
-    key: tuple[Any, int, bool]
-    """(result, position, lens) they were asked for."""
-    predictions: Any
-    """models.Predictions, or None when `error` says why there are none."""
-    error: str = ""
-
-
-class ThinkingActions(HeadTableFlow):
-    """Generation, next-token predictions and the word view (issue 16), on top of the explorer's actions."""
+class ThinkingActions(PredictionsFlow):
+    """Generation and the word view (issue 16), on top of the next-token predictions and the explorer's actions."""
 
     words: reactive[bool] = reactive(False, init=False)
     """The word view: subword tokens merged into the prompt's words, in the stages that add up."""
-    lens: reactive[bool] = reactive(False, init=False)
-    """The logit lens under the next-token predictions: every layer's top tokens."""
 
     generate_count: int = DEFAULT_TOKENS
     """Tokens `n` generates (more after a generation already shown)."""
@@ -93,8 +72,6 @@ class ThinkingActions(HeadTableFlow):
     """The grid's cursor follows the newest token as a generation's tokens arrive."""
     _partial: Computed | None = None
     """The newest partial result of the running generation, not yet shown."""
-    _predicted: tuple[Any, int, bool] | None = None
-    """(result, position, lens) whose predictions the pane shows or is waiting for."""
 
     def _render_stage(self) -> None:
         """Draw the grid again for the view state (ExplorerScreen knows the panes)."""
@@ -104,10 +81,12 @@ class ThinkingActions(HeadTableFlow):
         """Show a computed result if the session takes it (ExplorerScreen); True when shown."""
         raise NotImplementedError
 
+    def view_state(self) -> ViewState:
+        """What the panes show (ExplorerScreen)."""
+        raise NotImplementedError
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._cache: OrderedDict[tuple[Any, int, bool], Any] = OrderedDict()
-        """Predictions by (result, position, lens), least recently shown first."""
         self._follow_row: int | None = None
         """The row the cursor was put on to follow the newest token (its CursorMoved is not the user's)."""
 
@@ -130,11 +109,6 @@ class ThinkingActions(HeadTableFlow):
                 return (f"the word view adds up a word's tokens: it merges weights, value-weighted and rollout "
                         f"(9 - =), not {stage.label}")
         return super().why_not(action, parameters)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cycle_side":
-            return self.has_class("-narrow")
-        return super().check_action(action, parameters)
 
     # -- generation ------------------------------------------------------------------------------
 
@@ -269,10 +243,18 @@ class ThinkingActions(HeadTableFlow):
         box.border_subtitle = text
         self._render_status()
 
+    def predictions_wait(self) -> str:
+        """While the cursor follows a generation's newest token, its next token is what comes next on screen: the
+        pane waits (the LM head on every partial result would slow the generation it watches)."""
+        return "the next one is coming" if self._asked and self._following else ""
+
     def _end_generation(self) -> None:
         if not self._asked:
             return
         self._asked = 0
+        self._predicted = None  # the last result's predictions, now that nothing is generating
+        if self.result is not None and self.presenter is not None:
+            self.presenter.show_inspector(self.result, self.view_state())
         self.session.activity = ""
         box = self.query_one("#stage-box")
         box.remove_class("-generating")
@@ -289,7 +271,7 @@ class ThinkingActions(HeadTableFlow):
     def _render_status(self) -> None:
         raise NotImplementedError
 
-    # -- the word view and the lens --------------------------------------------------------------
+    # -- the word view ----------------------------------------------------------------------------
 
     def action_toggle_words(self) -> None:
         self.words = not self.words
@@ -308,94 +290,3 @@ class ThinkingActions(HeadTableFlow):
         new_col = row_of_token(after, key) if key is not None and square else None
         if new_row is not None:
             grid.move_cursor(new_row, new_col if new_col is not None else col)
-
-    def action_toggle_lens(self) -> None:
-        self.lens = not self.lens
-
-    def watch_lens(self, lens: bool) -> None:
-        self.set_class(lens, "-lens")
-        if self._predicted is not None:
-            result, position, _ = self._predicted
-            self.update_predictions(result, position)
-
-    # -- next-token predictions ------------------------------------------------------------------
-
-    def update_predictions(self, result: Result, query: int | None) -> None:
-        """The next tokens after the grid's query: from the cache at once, else from a thread worker."""
-        why = can_generate(result)
-        self.set_class(why is None, "-predicts")
-        self._side_tabs()
-        if why is not None:
-            self._predicted = None
-            return
-        view = self.query_one(PredictionsView)
-        box = self.query_one("#predictions-box")
-        if query is None:
-            self._predicted = None
-            view.show(None, message="the grid's rows are not tokens: choose a stage with a row per token")
-            return
-        key = (result, query, self.lens)
-        if key == self._predicted:
-            return
-        self._predicted = key
-        label = f"{query}:{token_labels(result)[query]}"
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            box.border_subtitle = ""
-            view.show(cached, label, lens=self.lens)
-            return
-        box.border_subtitle = "computing…"
-        self.run_worker(partial(self._predict, key), thread=True, exclusive=True, group="predictions",
-                        exit_on_error=False)
-
-    def _predict(self, key: tuple[Any, int, bool]) -> None:
-        """On a worker thread: ask the model that made the result; the answer comes back as a message."""
-        from attn_tui.sources import SourceFailure
-
-        result, position, lens = key
-        try:
-            predictions = self.service.predictions(result, position, lens=lens)
-        except SourceFailure as error:
-            self.post_message(PredictionsReady(key, None, str(error)))
-            return
-        except Exception as error:  # noqa: BLE001 — a worker says what went wrong, in the pane
-            self.post_message(PredictionsReady(key, None, f"could not predict: {error}"))
-            return
-        # Posted even when a newer position was asked for meanwhile: it is cached for when the cursor comes back.
-        self.post_message(PredictionsReady(key, predictions))
-
-    @on(PredictionsReady)
-    def _predictions_ready(self, event: PredictionsReady) -> None:
-        if event.predictions is not None:
-            self._cache[event.key] = event.predictions
-            while len(self._cache) > CACHED_PREDICTIONS:
-                self._cache.popitem(last=False)
-        if event.key != self._predicted:
-            return
-        result, position, lens = event.key
-        self.query_one("#predictions-box").border_subtitle = ""
-        view = self.query_one(PredictionsView)
-        if event.predictions is None:
-            view.show(None, message=event.error)
-        else:
-            view.show(event.predictions, f"{position}:{token_labels(result)[position]}", lens=lens)
-
-    # -- the narrow layout's side panes ----------------------------------------------------------
-
-    def _sides(self) -> tuple[str, ...]:
-        return SIDE_NAMES if self.has_class("-predicts") else tuple(n for n in SIDE_NAMES if n != "predictions")
-
-    def _side_tabs(self) -> None:
-        tabs = self.query_one(SideTabs)
-        sides = self._sides()
-        if tabs.available != sides:
-            tabs.available = sides
-            tabs.show(self.side)
-        if self.side not in sides:
-            self.side = "inspector"
-
-    def action_cycle_side(self, step: int) -> None:
-        sides = self._sides()
-        index = sides.index(self.side) if self.side in sides else 0
-        self.side = sides[(index + step) % len(sides)]
