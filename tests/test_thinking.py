@@ -434,3 +434,37 @@ async def test_smollm2_generates_in_the_app_as_the_model_does():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert app.result.token_ids == want.token_ids and app.result.continuation == want.continuation
+
+
+async def test_while_the_cursor_follows_a_generation_the_pane_waits_then_predicts(llama):
+    """Following the newest token, the next token is the grid's next row: the pane says so instead of running the LM
+    head on every partial result; once the generation ends it shows the last token's predictions."""
+    app = AttnApp(model=LLAMA, prompt=PROMPT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        service = app.explorer.service
+        service.partial_every = 0.0
+        release, held = threading.Event(), threading.Event()
+        deliver = service._deliver
+
+        def hold(outcome):
+            deliver(outcome)
+            if getattr(outcome, "progress", None) is not None and outcome.result.n_generated == 2:
+                held.set()
+                release.wait(30)
+
+        service._deliver = hold
+        await pilot.press("escape", "n")
+        for _ in range(500):
+            await pilot.pause(0.01)
+            if held.is_set() and getattr(app.result, "n_generated", 0) == 2:
+                break
+        await pilot.pause(0.1)
+        view = app.query_one(PredictionsView)
+        assert view.predictions is None and view.text.startswith("generating: each next token")
+        assert app.explorer.generating and "generating 2/8" in str(app.query_one("#status").content)
+        release.set()
+        await settle(pilot)
+        assert not app.explorer.generating and app.query_one("#stage-box").border_subtitle == ""
+        last = app.result.n_tokens - 1
+        assert view.predictions.position == last and view.predictions.top == llama.predictions(app.result, last).top

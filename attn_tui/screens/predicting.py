@@ -92,9 +92,12 @@ class PredictionsFlow(HeadTableFlow):
             view.show(cached, label, lens=self.lens)
             return
         wait = self.predictions_wait()
-        box.border_subtitle = wait or "computing…"
-        if not wait:
-            self._start_worker()
+        if wait:
+            box.border_subtitle = ""
+            view.show(None, message=wait)
+            return
+        box.border_subtitle = "computing…"
+        self._start_worker()
 
     def _start_worker(self) -> None:
         """The compute service's predictions thread, latest wins: a held arrow key or a running generation never

@@ -246,7 +246,9 @@ class ThinkingActions(PredictionsFlow):
     def predictions_wait(self) -> str:
         """While the cursor follows a generation's newest token, its next token is what comes next on screen: the
         pane waits (the LM head on every partial result would slow the generation it watches)."""
-        return "the next one is coming" if self._asked and self._following else ""
+        if self._asked and self._following:
+            return "generating: each next token appears in the grid as it comes (< > or an arrow to look back)"
+        return ""
 
     def _end_generation(self) -> None:
         if not self._asked:

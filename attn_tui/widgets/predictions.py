@@ -15,7 +15,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from attn_tui.display import fit, printable
+from attn_tui.display import fit, printable, wrap
 from attn_tui.widgets.frame_style import FrameStyle
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class PredictionsView(FrameStyle, ScrollView, can_focus=False):
     def _lay_out(self) -> None:
         width = max(self.scrollable_content_region.width, 8)
         if self.predictions is None:
-            self._lines = [[(self.message, "muted")]] if self.message else []
+            self._lines = [[(piece, "muted")] for piece in wrap(self.message, width)] if self.message else []
         else:
             self._lines = prediction_lines(self.predictions, self.query_label, width=width, lens=self.lens)
         self.set_virtual_size(Size(width, len(self._lines)))
