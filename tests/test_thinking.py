@@ -468,3 +468,14 @@ async def test_while_the_cursor_follows_a_generation_the_pane_waits_then_predict
         assert not app.explorer.generating and app.query_one("#stage-box").border_subtitle == ""
         last = app.result.n_tokens - 1
         assert view.predictions.position == last and view.predictions.top == llama.predictions(app.result, last).top
+
+
+async def test_a_generation_the_model_cannot_make_says_why_and_shows_the_prompt():
+    """`--generate` on an encoder (or past the model's length): a warning, and the prompt's own result."""
+    bert = str(Path(LLAMA).parent / "bert")
+    app = AttnApp(model=bert, prompt=PROMPT, generate=3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.result is not None and not hasattr(app.result, "n_generated") and not app.errors
+        assert any("is an encoder" in str(n.message) for n in app._notifications)
+        assert not app.explorer.generating and not app.query_one("#predictions-box").display

@@ -128,7 +128,8 @@ class ThinkingActions(PredictionsFlow):
         if result is None or can_generate(result) is not None:
             return
         facts = getattr(result, "facts", None)
-        shown = getattr(result, "n_generated", 0)
+        same_prompt = result.prompt == self.session.texts.get("prompt")
+        shown = getattr(result, "n_generated", 0) if same_prompt else 0  # more after those, or from the prompt
         n_prompt = result.n_tokens - shown
         room = (facts.max_tokens if facts is not None else result.n_tokens) - n_prompt
         total = min(shown + self.generate_count, room)
@@ -210,9 +211,16 @@ class ThinkingActions(PredictionsFlow):
 
     @on(ComputeFailed)
     def _generation_failed(self, event: ComputeFailed) -> None:
-        request = event.outcome.request
+        outcome = event.outcome
+        request = outcome.request
         if request is None or request.generate:
             self._end_generation()
+        if request is None or outcome.field != "generate" or request.generation != self.session.generation:
+            return
+        if request.generate:  # the model cannot generate this (an encoder, too long a prompt): why, and the prompt
+            self.notify(outcome.message[0].upper() + outcome.message[1:], title="No generation", severity="warning",
+                        timeout=8, markup=False)
+            self.request()
 
     def _follow(self) -> None:
         """Put the cursor on the newest token, if it is following them."""
