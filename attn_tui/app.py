@@ -41,14 +41,16 @@ class AttnApp(InputAfterClose, App[int]):
     ]
 
     def __init__(self, config: AttentionConfig | None = None, model: str = "toy",
-                 export_dir: str | Path = ".", device: str = "cpu", compare: str = "", **fields: Any) -> None:
+                 export_dir: str | Path = ".", device: str = "cpu", compare: str = "", *, words: bool = False,
+                 generate: int = 0, **fields: Any) -> None:
         from attn_tui import runtime
 
         runtime.configure_malloc()  # before any worker thread exists
         super().__init__()
         self.start_config = (config or DEFAULTS).replace(**fields)
         """The state the app opened with (flags or keyword arguments)."""
-        self.explorer = ExplorerScreen(self.start_config, model, device=device, compare=compare)
+        self.explorer = ExplorerScreen(self.start_config, model, device=device, compare=compare, words=words,
+                                       generate=generate)
         """The explorer: the app's default screen."""
         self.export_flow = ExportFlow(self, Path(export_dir))
 
@@ -103,7 +105,8 @@ class AttnApp(InputAfterClose, App[int]):
     @property
     def computing(self) -> bool:
         """A request has not been answered yet, or the compute service is still busy."""
-        return self.explorer.session.pending or self.explorer.service.busy
+        service = self.explorer.service
+        return self.explorer.session.pending or service.busy or service.predicting
 
     @property
     def export_dir(self) -> Path:
@@ -138,10 +141,13 @@ class AttnApp(InputAfterClose, App[int]):
         from attn_tui.argv import command_line
 
         explorer = self.explorer
+        words = explorer.words  # issue 16: the word view, and the tokens generated after the prompt
+        generate = getattr(explorer.result, "n_generated", 0) if not explorer.stale else 0
         if explorer.source != "toy":
-            return command_line(DEFAULTS.replace(prompt=str(explorer.session.texts["prompt"])), explorer.source)
+            return command_line(DEFAULTS.replace(prompt=str(explorer.session.texts["prompt"])), explorer.source,
+                                words=words, generate=generate)
         config = getattr(explorer.result, "config", None) or self.start_config
-        return command_line(config)
+        return command_line(config, words=words)
 
     def _snapshot(self) -> Snapshot | None:
         from attn_tui.export.formats import Selection
@@ -150,7 +156,8 @@ class AttnApp(InputAfterClose, App[int]):
         if result is None:
             self.notify("Nothing to export yet.", severity="warning")
             return None
-        selection = Selection(self.explorer.stage, self.explorer.model_layer, self.explorer.head)
+        selection = Selection(self.explorer.stage, self.explorer.model_layer, self.explorer.head,
+                              words=self.explorer.words)
         return Snapshot(result, selection, self.command())
 
     def action_export(self) -> None:

@@ -15,8 +15,10 @@ def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
-    """The `attn-tui` arguments (unquoted) that set `config`: only fields that differ from the defaults.
+def command_flags(config: AttentionConfig, model: str = "toy", *, words: bool = False,
+                  generate: int = 0) -> list[str]:
+    """The `attn-tui` arguments (unquoted) that set `config`: only fields that differ from the defaults; then
+    `--words` (the word view) and `--generate N` (N tokens generated after the prompt) when asked for.
 
     A value starting with `-` is joined to its flag (`--prompt=-x`) so argparse never reads it as
     an option.
@@ -37,14 +39,19 @@ def command_flags(config: AttentionConfig, model: str = "toy") -> list[str]:
             args.append(f"{name}={text}")
         else:
             args += [name, text]
+    if generate:
+        args += ["--generate", str(generate)]
+    if words:
+        args.append("--words")
     return args
 
 
-def command_line(config: AttentionConfig, model: str = "toy") -> str:
+def command_line(config: AttentionConfig, model: str = "toy", *, words: bool = False, generate: int = 0) -> str:
     """The shell command that reopens exactly this state: `attn-tui --prompt 'a b' --heads 2 --causal`.
 
     Printable whatever the prompt holds: a word with a control or bidi character is written in `$'…'`
     quoting (`--prompt $'hi \\x1b]2;x\\x07'`), so showing the command obeys nothing and running it in
     bash or zsh gives back the same prompt (attn_tui.text.shell_quote).
     """
-    return " ".join(shell_quote(word) for word in ["attn-tui", *command_flags(config, model)])
+    flags = command_flags(config, model, words=words, generate=generate)
+    return " ".join(shell_quote(word) for word in ["attn-tui", *flags])

@@ -42,7 +42,7 @@ from attn_tui.config import (
     tokenize,
     validate,
 )
-from attn_tui.stages import STAGES
+from attn_tui.stages import PIPELINE, STAGES
 
 __all__ = [
     "DEFAULTS",
@@ -143,6 +143,11 @@ class AttentionResult:
         return (False,) * len(self.words)
 
     @property
+    def generated(self) -> tuple[bool, ...]:
+        """No token of the toy is generated: it has no language-model head."""
+        return (False,) * len(self.words)
+
+    @property
     def n_tokens(self) -> int:
         return len(self.words)
 
@@ -190,6 +195,15 @@ class AttentionResult:
         """One head's slice of Q, K, V and context, one head of the T × T stages, the W matrices whole."""
         if stage not in _TOY_STAGES:
             raise KeyError(f"the toy pipeline has no stage {stage!r}")
+        if stage == "value_weighted":
+            from attn_tui.analysis import value_norms, value_weighted
+
+            v = self.stage_tensor("value", layer, head)  # (T, d_v/heads): the toy has no W_O, so f_h(x_j) = v_j^h
+            return value_weighted(self.weights[head][None, None], value_norms(v[None, None]))[0, 0]  # (T, T)
+        if stage == "rollout":
+            from attn_tui.analysis import rollout
+
+            return rollout(self.all_weights())[0]  # (T, T): one layer, Ā_1 = ½ · mean_h A + ½ · I
         tensor = getattr(self, stage)
         if stage in ("scores", "scaled", "weights"):
             return tensor[head]  # (T, T)
@@ -235,6 +249,7 @@ class AttentionResult:
         }
         for name in MATRICES:
             arrays[name] = getattr(self, name).numpy()  # views: the result is frozen
+        arrays.update(derived_arrays(self))
         return arrays
 
     def summary(self) -> str:
@@ -245,8 +260,21 @@ class AttentionResult:
 
 _TOY_STAGES = frozenset(stage.name for stage in STAGES)
 """The toy holds every stage of the registry."""
-MATRICES = ("embeddings", *(stage.name for stage in STAGES))
-"""The result's tensors in pipeline order, as named in `--json` and `.npz`."""
+MATRICES = ("embeddings", *PIPELINE)
+"""The result's tensors in pipeline order, as named in `--json` and `.npz` (the derived stages have flags)."""
+
+
+def derived_arrays(result: Any) -> dict[str, Any]:
+    """The derived stages of every layer and head for `.npz`, named as `--json --value-weighted --rollout` names
+    them: value_weighted (L, H, T, T) and rollout (L, T, T), each head's and layer's `stage_tensor`."""
+    import numpy as np
+
+    layers, heads = range(result.n_layers), range(result.n_heads)
+    return {
+        "value_weighted": np.stack([np.stack([result.stage_tensor("value_weighted", layer, head).numpy()
+                                              for head in heads]) for layer in layers]),
+        "rollout": np.stack([result.stage_tensor("rollout", layer, 0).numpy() for layer in layers]),
+    }
 
 
 @lru_cache(maxsize=2)

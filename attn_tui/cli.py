@@ -112,11 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     extras.add_argument("--compare", metavar="TEXT", default=None,
                         help="prompt B: its tokens and attentions, and Δ vs B in --head-stats")
     extras.add_argument("--generate", metavar="N", nargs="?", const="8", default=None,
-                        help="generate N tokens greedily after the prompt (decoders; default N: 8)")
+                        help="generate N tokens greedily after the prompt (decoders; default N: 8); in the "
+                             "explorer too, which shows them")
     extras.add_argument("--value-weighted", action="store_true",
                         help="α_ij · ‖f_h(x_j)‖: each weight times the size of its value through W_O")
     extras.add_argument("--rollout", action="store_true", help="attention rollout after every layer")
-    extras.add_argument("--words", action="store_true", help="subword tokens merged into words")
+    extras.add_argument("--words", action="store_true",
+                        help="subword tokens merged into words; in the explorer: the word view, with --export: "
+                             "CSV and SVG of the words")
     return parser
 
 
@@ -152,14 +155,32 @@ def _count(option: str, text: str, minimum: int, maximum: int) -> int:
     return value
 
 
+APP_EXTRAS = {"words": ("explorer", "export"), "generate": ("explorer",)}
+"""The extras that also set a starting state: the word view (and word-level exports), a generation (issue 16)."""
+
+
+def _mode(args: argparse.Namespace) -> str:
+    if args.json:
+        return "json"
+    if args.export or args.export_script:
+        return "export"
+    return "serve" if args.serve else "explorer"
+
+
 def extras_from_args(args: argparse.Namespace) -> Extras | None:
-    """What the `--json` extras ask for, or None if none is set; any without --json exits 2."""
+    """What the `--json` extras ask for, or None if none is set; any without --json exits 2, except `--words` (the
+    explorer, `--export`) and `--generate` (the explorer), which set a starting state there."""
     given = [name for name in ("head_stats", "induction_test", "induction_seed", "compare", "generate",
                                "value_weighted", "rollout", "words") if getattr(args, name) not in (None, False)]
     if not given or (not args.json and given == ["compare"]):  # prompt B opens the explorer comparing
         return None
-    if not args.json:
-        fail(f"{flag(given[0])}: only with --json (it adds a key to the JSON object)")
+    mode = _mode(args)
+    if mode != "json":
+        for name in given:
+            if mode not in APP_EXTRAS.get(name, ()):
+                places = ["--json", *(f"--{m}" for m in APP_EXTRAS.get(name, ()) if m != "explorer")]
+                app = " or in the explorer" if "explorer" in APP_EXTRAS.get(name, ()) else ""
+                fail(f"{flag(name)}: only with {', '.join(places)}{app}")
     from attn_tui.report import Extras
 
     return Extras(
@@ -258,7 +279,8 @@ def run_export(config: AttentionConfig, args: argparse.Namespace) -> int:
     if not 1 <= head <= result.n_heads:
         fail(f"--head: {head} is out of range: allowed 1 to {result.n_heads}")
     try:
-        written = export.export(result, kinds, export.Selection(args.stage, 0, head - 1), args.export_dir)
+        written = export.export(result, kinds, export.Selection(args.stage, 0, head - 1, words=args.words),
+                                args.export_dir)
     except export.ExportExists as error:
         fail(str(error))
     except (OSError, ValueError) as error:
@@ -323,7 +345,7 @@ def _terminal() -> tuple[int, IO[str]] | None:
     return fd, open(os.dup(fd), "w", encoding="utf-8", errors="replace", closefd=True)  # noqa: SIM115
 
 
-def run_app(config: AttentionConfig, args: argparse.Namespace) -> int:
+def run_app(config: AttentionConfig, args: argparse.Namespace, generate: int = 0) -> int:
     """The explorer, on the terminal; a kill (SIGTERM, SIGHUP, SIGQUIT) quits it cleanly, terminal restored."""
     from attn_tui import runtime
     from attn_tui.compat import patch_terminal_input, terminal_driver
@@ -352,7 +374,7 @@ def run_app(config: AttentionConfig, args: argparse.Namespace) -> int:
 
     patch_terminal_input()
     app = AttnApp(config=config, model=args.model, export_dir=args.export_dir, device=args.device,
-                  compare=args.compare or "")
+                  compare=args.compare or "", words=args.words, generate=generate)
     if driver is not None:
         app.driver_class = driver
     with runtime.quit_on_signals(app, restore) as received:
@@ -389,7 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              limits=limits)
             except ServeError as error:
                 fail(str(error))
-        return run_app(config, args)
+        generate = extras.generate if extras is not None and extras.generate is not None else 0
+        if generate and args.model == "toy":
+            fail("--generate: the toy pipeline has no language-model head, so nothing to generate with; "
+                 "choose a decoder: --model smollm2 (or a GPT-2 / Llama-family checkpoint)")
+        return run_app(config, args, generate)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

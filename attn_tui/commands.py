@@ -59,6 +59,7 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     if result is not None and result.n_layers > 1:
         yield "Next layer", "show the next layer", partial(explorer.action_cycle_layer, 1)
         yield "Model view: every layer × head", "small maps; Enter opens one", explorer.action_toggle_overview
+    yield from thinking_commands(explorer)  # issue 16: generation, the lens, the word view
     yield "Toggle causal mask", "mask keys after the query", explorer.action_toggle_causal
     yield "Vocab mode: seed", "the notebook's ids (they skip numbers)", partial(explorer.action_set_vocab_mode, "seed")
     yield "Vocab mode: dense", "distinct words numbered 0..n-1", partial(explorer.action_set_vocab_mode, "dense")
@@ -81,6 +82,33 @@ def explorer_commands(explorer: ExplorerScreen) -> Iterator[Command]:
     yield "Focus the prompt", "edit the text", explorer.action_focus_prompt
     yield "Focus the grid", "move the cursor over the cells", explorer.action_focus_grid
     yield "Help", "every key and pane", _app_action(explorer, "help")
+
+
+def thinking_commands(explorer: ExplorerScreen) -> Iterator[Command]:
+    """Issue 16's commands that apply now: generate, how many tokens, stop, step through them, the lens, words."""
+    from attn_tui.screens.thinking import TOKEN_CHOICES
+
+    result = explorer.result
+    if explorer.why_not("generate", ()) is None:
+        count = explorer.generate_count
+        yield (f"Generate {count} tokens (n)", "greedy, after what is shown; the grid follows the newest token",
+               explorer.action_generate)
+        for choice in TOKEN_CHOICES:
+            yield (f"Tokens to generate: {choice}", f"n generates {choice} token{'s' if choice > 1 else ''}",
+                   partial(explorer.action_set_generate_count, choice))
+        yield ("Toggle logit lens (p)", "the next tokens read after every layer, under the predictions",
+               explorer.action_toggle_lens)
+    if explorer.generating:
+        yield ("Cancel generation (n)", "stop after the current token; keep the tokens made",
+               explorer.action_cancel_generation)
+    if result is not None and True in result.generated:
+        yield ("Next generated token (>)", "the grid's query on the next generated token",
+               partial(explorer.action_step_generated, 1))
+        yield ("Previous generated token (<)", "the grid's query on the previous one",
+               partial(explorer.action_step_generated, -1))
+    if explorer.words or explorer.why_not("toggle_words", ()) is None:
+        yield ("Toggle word view (w)", "subword tokens merged into the prompt's words (weights, value-weighted, "
+               "rollout)", explorer.action_toggle_words)
 
 
 class ExplorerCommands(Provider):

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attn_tui.config import AttentionConfig, ConfigError
 from attn_tui.sources import SourceFailure, source_spec
@@ -31,6 +31,8 @@ class View:
     layer: int = 0
     head: int = 0
     hide_special: bool = False
+    words: bool = False
+    """The word view: subword tokens merged into the prompt's words (stages that add up)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Request:
     view: View
     compare: str | None = None
     """Prompt B: run too, with the same source and settings, for the comparison views."""
+    generate: int = 0
+    """Tokens to generate after the prompt (a decoder's greedy `Model.generate`); 0: a plain run."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class Computed:
     grid: Matrix | None
     compare: Result | None = None
     """Prompt B's result, when the request had one."""
+    progress: tuple[float, str] | None = None
+    """A generation still running: (fraction done, what it did last) after the tokens in `result`; None: done."""
+    stopped: str = ""
+    """Why a generation ended early (cancelled: `result` holds the tokens made before), or ""."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,10 @@ class Loading:
 
 Outcome = Computed | Failed | Loading
 
+PARTIAL_EVERY = 0.2
+"""A running generation shows its tokens so far at most this often (s): each is a redraw of every pane, and the
+UI thread drawing holds the interpreter lock the generating thread needs between torch's operations."""
+
 
 class ComputeService:
     """Runs requests on one worker thread, newest first; `deliver(outcome)` is called from that thread."""
@@ -100,6 +112,20 @@ class ComputeService:
         self._broken: str | None = None
         """Why the service cannot compute (torch failed to load), once it is known."""
         self._sources: dict[str, Source] = {}
+        self.partial_every = PARTIAL_EVERY
+        """A running generation shows its tokens so far at most this often (s)."""
+        self._predict_wake = threading.Condition()
+        """Guards the predictions' pending slot; their thread waits on it."""
+        self._predict_pending: tuple[tuple[Result, int, bool], Callable[..., None]] | None = None
+        self._predict_busy = False
+        self._predict_thread: threading.Thread | None = None
+        self._stop_generating: threading.Event | None = None
+        """Set to stop the generation in progress (between tokens): by the user, or by a newer request; None
+        when no generation runs."""
+        self._newest_generation = 0
+        """The number of the newest generation request submitted."""
+        self._cancelled = 0
+        """The number of the generation request the user cancelled (perhaps before it started)."""
 
     @property
     def busy(self) -> bool:
@@ -116,6 +142,10 @@ class ComputeService:
             self._busy = True
             if self._loading is not None and self._loading != request.source:
                 self._cancel.set()  # the user moved on: stop loading what nobody waits for any more
+            if self._stop_generating is not None:
+                self._stop_generating.set()  # an edit (or anything newer) drops the generation in progress
+            if request.generate:
+                self._newest_generation = request.generation
             self._wake.notify()
         if self._thread is None:
             # Started with the first request, after the first frame: its first act is importing torch.
@@ -126,7 +156,11 @@ class ComputeService:
         """Stop the worker after the computation in progress (if any)."""
         with self._wake:
             self._closing = True
+            if self._stop_generating is not None:
+                self._stop_generating.set()
             self._wake.notify()
+        with self._predict_wake:
+            self._predict_wake.notify()
 
     def _loop(self) -> None:
         """A thread of its own rather than a Textual worker per request: it is already waiting when a key
@@ -158,6 +192,72 @@ class ComputeService:
         """Stop the load in progress, if any; its request fails with 'cancelled'."""
         self._cancel.set()
 
+    def cancel_generation(self) -> None:
+        """Stop the generation in progress, if any, after its current token; the tokens made so far are shown."""
+        with self._wake:
+            self._cancelled = self._newest_generation
+            if self._stop_generating is not None:
+                self._stop_generating.set()
+
+    @property
+    def generating(self) -> bool:
+        """A generation is running on the worker."""
+        return self._stop_generating is not None
+
+    @property
+    def predicting(self) -> bool:
+        """A next-token prediction is waiting or being computed."""
+        return self._predict_busy
+
+    def predict(self, result: Result, position: int, lens: bool,
+                deliver: Callable[[tuple[Result, int, bool], Any, str], None]) -> None:
+        """Next-token predictions after `position` of `result` (issue 16), on a thread of their own that is already
+        waiting, so they start at once and run while the UI thread draws the cursor's move; the latest request
+        wins. `deliver(key, predictions, error)` is called from that thread (predictions None when `error` says
+        why)."""
+        with self._predict_wake:
+            self._predict_pending = ((result, position, lens), deliver)
+            self._predict_busy = True
+            self._predict_wake.notify()
+        if self._predict_thread is None:
+            self._predict_thread = threading.Thread(target=self._predict_loop, name="attn-tui predictions",
+                                                    daemon=True)
+            self._predict_thread.start()
+
+    def _predict_loop(self) -> None:
+        while True:
+            with self._predict_wake:
+                while self._predict_pending is None and not self._closing:
+                    self._predict_busy = False
+                    self._predict_wake.wait()
+                if self._closing:
+                    self._predict_busy = False
+                    return
+                pending, self._predict_pending = self._predict_pending, None
+            assert pending is not None
+            key, deliver = pending
+            result, position, lens = key
+            try:
+                deliver(key, self.predictions(result, position, lens=lens), "")
+            except SourceFailure as error:
+                deliver(key, None, str(error))
+            except Exception as error:  # noqa: BLE001 — the thread outlives any failure and says what it was
+                deliver(key, None, f"could not predict: {error}")
+
+    def predictions(self, result: Result, position: int, *, lens: bool = False, k: int = 5) -> Any:
+        """`models.Predictions` after `position` of `result`, from the model that made it; SourceFailure if that
+        model is not loaded or cannot predict. Runs on the caller's thread (the explorer's predictions worker,
+        never the UI thread): the model's lock keeps it from running a pass at the same time as this service."""
+        from attn_tui.sources import can_generate
+
+        source = self._sources.get(result.source)
+        why = can_generate(result)
+        if why is None and source is None:
+            why = f"{result.source} is not loaded"
+        if why is not None or source is None:
+            raise SourceFailure("generate", why or "")
+        return source.predictions(result, position, lens=lens, k=k)  # type: ignore[attr-defined]
+
     def _open(self, name: str) -> Source:
         source = self._sources.get(name)
         if source is None:
@@ -173,21 +273,84 @@ class ComputeService:
         return source
 
     def _run(self, request: Request) -> Computed | Failed:
-        from attn_tui.stages import stage_matrix
-
         started = time.perf_counter()
         try:
             source = self._open(request.source)
+            if request.generate:
+                return self._generate(source, request, started)
             result = source.run(request.config)
-            compare = source.run(request.config.replace(prompt=request.compare)) if request.compare else None
-            seconds = time.perf_counter() - started
-            # The grid's matrix (its colour range is two passes over T² cells) is made here too, off the
-            # UI thread, for the view asked for; if the view changes meanwhile, the UI makes its own.
-            view = request.view
-            grid = (stage_matrix(result, view.stage, view.head, layer=view.layer, hide_special=view.hide_special)
-                    if view.stage in result.stages else None)
+            compare = self._compare(source, request)
+            return Computed(request, result, time.perf_counter() - started, self._grid(result, request.view),
+                            compare)
         except (ConfigError, SourceFailure) as error:  # validated already; kept so that nothing can escape
             return Failed(request, error.field, str(error))
         except Exception as error:  # noqa: BLE001 — the worker outlives any failure and says what it was
             return Failed(request, None, f"could not compute: {error}")
-        return Computed(request, result, seconds, grid, compare)
+
+    @staticmethod
+    def _compare(source: Source, request: Request) -> Result | None:
+        """Prompt B's result, with the same source and settings, when the request has one."""
+        return source.run(request.config.replace(prompt=request.compare)) if request.compare else None
+
+    @staticmethod
+    def _grid(result: Result, view: View) -> Matrix | None:
+        """The grid's matrix (its colour range is two passes over T² cells), made here too, off the UI thread, for
+        the view asked for; if the view changes meanwhile, the UI makes its own."""
+        from attn_tui.stages import stage_matrix
+
+        if view.stage not in result.stages:
+            return None
+        words = None
+        if view.words:
+            from attn_tui.report import word_axis
+
+            words = word_axis(result)
+        return stage_matrix(result, view.stage, view.head, layer=view.layer, hide_special=view.hide_special,
+                            words=words)
+
+    def _generate(self, source: Source, request: Request, started: float) -> Computed | Failed:
+        """A generation (issue 16): its tokens so far delivered as they come (at most every PARTIAL_EVERY s), then
+        the whole. Stopped by `cancel_generation` (the tokens so far are the result) or by a newer request (nothing
+        is delivered: the newer one is what the user wants)."""
+        from attn_tui.models import GenerationCancelled
+
+        generate = getattr(source, "generate", None)
+        if generate is None:
+            raise SourceFailure("generate", "the toy has no language-model head: nothing to generate with")
+        last: tuple[float, str] = (0.0, "reading the prompt")
+        shown = 0.0
+
+        def progress(fraction: float, label: str) -> None:
+            nonlocal last
+            last = (fraction, label)
+
+        def partial(result: Result) -> None:
+            nonlocal shown
+            now = time.perf_counter()
+            if now - shown < self.partial_every:
+                return
+            shown = now
+            self._deliver(Computed(request, result, now - started, self._grid(result, request.view), compare,
+                                   progress=last))
+
+        compare = self._compare(source, request)  # prompt B is not generated from: the views compare the prompts
+        stop = threading.Event()
+        with self._wake:
+            if self._cancelled == request.generation or self._pending is not None:
+                stop.set()  # cancelled, or already replaced, before it started
+            self._stop_generating = stop
+        try:
+            result = generate(request.config, request.generate, progress, stop, partial)
+            stopped = ""
+        except GenerationCancelled as error:
+            with self._wake:
+                superseded = self._pending is not None or self._closing
+            if superseded:
+                return Failed(request, None, "generation stopped: a newer request came")
+            result = error.partial if error.partial is not None else source.run(request.config)
+            stopped = str(error)
+        finally:
+            with self._wake:
+                self._stop_generating = None
+        return Computed(request, result, time.perf_counter() - started, self._grid(result, request.view), compare,
+                        stopped=stopped)

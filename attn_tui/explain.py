@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from attn_tui.display import fit
+from attn_tui.stages import token_labels
 
 if TYPE_CHECKING:
     from attn_tui.result import Result
@@ -18,7 +19,7 @@ _LETTERS = {"query": "Q", "key": "K", "value": "V"}
 
 
 def _word(result: Result, i: int) -> str:
-    return f"{i}:{fit(result.tokens[i], 14).rstrip()}"
+    return f"{i}:{fit(token_labels(result)[i], 14).rstrip()}"
 
 
 def _dot_terms(a: list[float], b: list[float], shown: int = 2) -> str:
@@ -43,7 +44,8 @@ def _where(result: Result, layer: int, head: int) -> str:
 
 def explain(result: Result, stage: str, head: int, row: int, col: int, *, layer: int = 0,
             kept: tuple[int, ...] | None = None) -> list[str]:
-    """Lines explaining cell (row, col) of `stage` for one head of one layer.
+    """Lines explaining cell (row, col) of `stage` for one head of one layer (attn_tui.explain_flow explains the
+    derived stages and the word view).
 
     `kept`: the token position of each shown row and column when some tokens are hidden.
     """
@@ -220,7 +222,8 @@ def explain_line(result: Result, stage: str, head: int, row: int, col: int, *, l
     if stage in ("scores", "scaled", "weights"):
         i, j = (kept[row], kept[col]) if kept is not None else (row, col)
         head_part = f" h{head + 1}" if result.n_heads > 1 else ""
-        where = f"{i}:{fit(result.tokens[i], 10).rstrip()} → {j}:{fit(result.tokens[j], 10).rstrip()}{head_part}"
+        labels = token_labels(result)
+        where = f"{i}:{fit(labels[i], 10).rstrip()} → {j}:{fit(labels[j], 10).rstrip()}{head_part}"
         if result.causal and j > i:
             return f"{where}  masked: key after query · weight 0"
         dot = float(result.stage_tensor("scores", layer, head)[i, j])
@@ -230,5 +233,5 @@ def explain_line(result: Result, stage: str, head: int, row: int, col: int, *, l
         row = kept[row]
     value = float(result.stage_tensor(stage, layer, head)[row, col])
     name = {"query": "Q", "key": "K", "value": "V"}.get(stage, stage.replace("w_", "W_"))
-    label = f" {row}:{fit(result.tokens[row], 10).rstrip()}" if not stage.startswith("w_") else ""
+    label = f" {row}:{fit(token_labels(result)[row], 10).rstrip()}" if not stage.startswith("w_") else ""
     return f"{name}[{row},{col}]{label} = {value:.4f}"

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from attn_tui.models import Model
     from attn_tui.result import Result
+    from attn_tui.stages import WordAxis
 
 __all__ = [
     "DEFAULT_GENERATE",
@@ -57,6 +58,7 @@ __all__ = [
     "toy_weights",
     "value_norms_of",
     "value_weighted_of",
+    "word_axis",
     "word_groups",
     "write_json",
 ]
@@ -166,6 +168,18 @@ def group_label(result: Result, group: WordGroup) -> str:
     if group.kind == "word" and group.text is not None:
         return group.text
     return "".join(result.tokens[p] for p in group.positions)
+
+
+def word_axis(result: Result) -> WordAxis:
+    """The word view's rows and columns (`attn_tui.stages.WordAxis`): `word_groups`, labelled by `group_label`,
+    a word holding a generated token marked as the token labels mark it."""
+    from attn_tui.stages import GENERATED_MARK, WordAxis
+
+    groups = word_groups(result)
+    generated = result.generated
+    return WordAxis(tuple(g.positions for g in groups),
+                    tuple((GENERATED_MARK if any(generated[p] for p in g.positions) else "") + group_label(result, g)
+                          for g in groups))
 
 
 def head_stats_of(result: Result, compare: Result | None = None) -> HeadStats:

@@ -42,6 +42,10 @@ class Result(Protocol):
         """True for tokens the view may hide as attention sinks ([CLS], [SEP], a decoder's first token)."""
 
     @property
+    def generated(self) -> tuple[bool, ...]:
+        """True for the tokens a model generated after the prompt (a `Generation`); all False otherwise."""
+
+    @property
     def vocab(self) -> Mapping[str, int]:
         """The vocabulary rows shown: token → id, in id order."""
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from attn_tui.stages import STAGES
+from attn_tui.stages import PIPELINE
 from attn_tui.text import json_safe
 
 if TYPE_CHECKING:
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
     from attn_tui.result import Result
 
-MATRICES = ("embeddings", *(stage.name for stage in STAGES))
-"""The result's tensors, in pipeline order, as named in the JSON: the embeddings, then every stage."""
+MATRICES = ("embeddings", *PIPELINE)
+"""The result's tensors, in pipeline order, as named in the JSON: the embeddings, then every stage of the
+pipeline (the derived ones, value-weighted and rollout, come with their own flags)."""
 
 
 def tensor_to_lists(tensor: torch.Tensor) -> Any:

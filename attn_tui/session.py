@@ -41,6 +41,8 @@ class Session:
     """How long the shown result took to compute."""
     compare: str = ""
     """Prompt B, compared with the prompt (empty: no comparison)."""
+    activity: str = ""
+    """What is still running for the shown result (a generation's progress: `generating 6/16`), or ""."""
 
     @classmethod
     def start(cls, config: AttentionConfig, source: str = "toy") -> Session:
@@ -84,9 +86,12 @@ class Session:
         problems = spec.problems(config)
         return (None, problems) if problems else (config, {})
 
-    def request(self, view: View) -> Request | None:
-        """Validate the fields; if valid, the next request (numbered), else None with `errors` set."""
+    def request(self, view: View, generate: int = 0) -> Request | None:
+        """Validate the fields; if valid, the next request (numbered), else None with `errors` set.
+
+        `generate`: tokens to generate after the prompt (0: a plain run, which any edit asks for)."""
         config, self.errors = self.config()
+        self.activity = ""
         compare = self.compare if self.compare.strip() else None
         if config is not None and compare is not None:
             problems = source_spec(self.source).problems(config.replace(prompt=compare))
@@ -96,7 +101,7 @@ class Session:
         if config is None:
             return None
         self.generation += 1
-        return Request(self.generation, self.source, config, view, compare)
+        return Request(self.generation, self.source, config, view, compare, generate)
 
     # -- outcomes --------------------------------------------------------------------------------
 
@@ -138,6 +143,8 @@ class Session:
         if self.errors:
             first = printable(next(iter(self.errors.values())))
             state = f"✗ stale · {first}" if shown is not None else f"✗ {first}"
+        elif self.activity and shown is not None:
+            state = f"◌ {self.activity}"
         elif self.pending or shown is None:
             state = "◌ computing…" if shown is not None else f"◌ {self.note or 'computing…'}"
         else:

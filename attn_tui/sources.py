@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from attn_tui.config import FIELD_NAMES, MAX_PROMPT_CHARS, AttentionConfig, field_problems
 
@@ -39,6 +39,15 @@ class Source(Protocol):
     """A loaded source: one immutable request in, one frozen result out."""
 
     def run(self, config: AttentionConfig) -> Result: ...
+
+
+class GeneratingSource(Source, Protocol):
+    """A source that can also generate after the prompt and predict next tokens (a decoder with an LM head)."""
+
+    def generate(self, config: AttentionConfig, n: int, progress: Progress, cancel: threading.Event,
+                 partial: Callable[[Result], None]) -> Result: ...
+
+    def predictions(self, result: Result, position: int, *, lens: bool = False, k: int = 5) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,48 @@ class _Model:
             raise SourceFailure("prompt", str(error)) from None
         except (ValueError, MemoryError, RuntimeError, OSError) as error:
             raise SourceFailure("model", f"{self.name}: {error}") from None
+
+    def generate(self, config: AttentionConfig, n: int, progress: Progress, cancel: threading.Event,
+                 partial: Callable[[Result], None]) -> Result:
+        """The prompt and n tokens generated greedily (issue 16); `partial` sees the tokens so far after each step.
+        models.GenerationCancelled passes through: the caller knows why it cancelled."""
+        from attn_tui import models
+
+        try:
+            return self.model.generate(config.prompt, n, progress=progress, cancel=cancel, partial=partial)
+        except models.GenerationCancelled:
+            raise
+        except (models.CannotGenerate, models.GenerationTooLong) as error:
+            raise SourceFailure("generate", str(error)) from None
+        except (models.PromptTooLong, ValueError) as error:
+            raise SourceFailure("prompt", str(error)) from None
+        except (MemoryError, RuntimeError, OSError) as error:
+            raise SourceFailure("model", f"{self.name}: {error}") from None
+
+    def predictions(self, result: Result, position: int, *, lens: bool = False, k: int = 5) -> Any:
+        """models.Predictions: the top k next tokens after `position` of `result`, with `lens` after every layer."""
+        from attn_tui import models
+
+        try:
+            return self.model.predictions(result, position, k=k, lens=lens)  # type: ignore[arg-type]
+        except (models.CannotGenerate, ValueError) as error:
+            raise SourceFailure("generate", str(error)) from None
+
+
+def can_generate(result: Result | None) -> str | None:
+    """Why `result`'s source cannot generate or predict next tokens (the toy, an encoder), or None when it can."""
+    facts = getattr(result, "facts", None)
+    if result is None:
+        return "nothing is shown yet"
+    if facts is None:
+        return ("the toy has no language-model head, so nothing predicts a next token: "
+                "choose a decoder (m, or --model smollm2)")
+    if not facts.causal:
+        return (f"{facts.title} is an encoder: it reads the whole text at once and predicts no next token; "
+                "choose a decoder (smollm2, or a GPT-2 / Llama-family checkpoint)")
+    if not facts.can_generate:
+        return f"{facts.title} has no language-model head: it cannot predict or generate tokens"
+    return None
 
 
 def _model_missing(name: str) -> Callable[[], str | None]:

@@ -42,6 +42,21 @@ class Stage:
     """One head is shown at a time (`[ ]` changes it)."""
     rows: Axis = "tokens"
     cols: Axis = "dims"
+    derived: bool = False
+    """Computed from the weights after the pipeline (an analysis, not a step of it): `--json` and `.npz` name
+    it by its own flag (`--value-weighted`, `--rollout`), not among the pipeline's matrices."""
+    distribution: bool = False
+    """Each row sums to 1: when special tokens are hidden, the rows are renormalised."""
+    additive: bool = False
+    """Its values are shares of what reaches the query, so they add up over a word's tokens: the word view
+    (`w`) merges it. Scores and scaled scores are logits, not shares: the word view leaves them alone."""
+    unit: str = ""
+    """What the legend calls the values ("" for the default: `weight`, or `blue < 0 < red`)."""
+
+    @property
+    def binding(self) -> str:
+        """The key as Textual names it (`minus` for `-`)."""
+        return KEY_NAMES.get(self.key, self.key)
 
     @property
     def kind(self) -> str:
@@ -53,6 +68,9 @@ class Stage:
         """Queries × keys (T × T)."""
         return self.cols == "tokens"
 
+
+KEY_NAMES = {"-": "minus", "=": "equals_sign"}
+"""Textual's names for the stage keys that are not letters or digits."""
 
 STAGES: tuple[Stage, ...] = (
     Stage("w_query", "1", "W_query", "Wq", "W_query ~ U[0,1)", "the random query projection, d_model × d_k",
@@ -68,11 +86,25 @@ STAGES: tuple[Stage, ...] = (
     Stage("scaled", "8", "scaled", "scaled", "scaled = scores / (√d_head · τ)",
           "scores divided by √(d_k/heads) and the temperature τ; −∞ where masked", per_head=True, cols="tokens"),
     Stage("weights", "9", "weights", "weights", "weights = softmax(scaled)",
-          "each row a probability distribution over the keys", signed=False, per_head=True, cols="tokens"),
+          "each row a probability distribution over the keys", signed=False, per_head=True, cols="tokens",
+          distribution=True, additive=True),
     Stage("context", "0", "context", "context", "context = weights · V",
           "each word's new vector: the weighted average of the values", per_head=True),
+    # Attention beyond the raw weights (issue 16): analyses of the weights, after the pipeline.
+    Stage("value_weighted", "-", "value-weighted", "‖αf‖", "value-weighted = α_ij · ‖f_h(x_j)‖",
+          "how much each key adds to the query: its weight times the size of its value through the output "
+          "projection (‖v_j‖ for the toy, which has none); a sink with a tiny value adds little",
+          signed=False, per_head=True, cols="tokens", derived=True, additive=True, unit="‖α·f(x)‖"),
+    Stage("rollout", "=", "rollout", "rollout", "rollout = Ā_l ⋯ Ā_1, heads averaged",
+          "how much of each input token reaches each position after this layer, through every layer below: "
+          "per layer, not per head (Ā_l = ½ · mean over heads of A_l + ½ · I, the I for the residual stream)",
+          signed=False, cols="tokens", derived=True, distribution=True, additive=True, unit="share"),
 )
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
+PIPELINE = tuple(stage.name for stage in STAGES if not stage.derived)
+"""The pipeline's stages, in order: what `--json` and `.npz` hold by default (the derived ones have flags)."""
+GENERATED_MARK = "⁺"
+"""Before the label of a token the model generated (a `Generation`), in every pane."""
 DEFAULT_STAGE = "weights"
 
 
@@ -95,7 +127,12 @@ class Matrix:
     rows_are_tokens: bool = True
     """Rows are the prompt's tokens (the cursor row is a query and highlights elsewhere)."""
     rows_index: tuple[int, ...] | None = None
-    """The token position of each row, when some tokens are hidden; None: row i is token i."""
+    """The token position of each row, when some tokens are hidden; None: row i is token i. In the word view,
+    each word's last token (the one whose next token the model predicts)."""
+    groups: tuple[tuple[int, ...], ...] | None = None
+    """The word view: the token positions merged into each row (and column); None when rows are tokens."""
+    unit: str = ""
+    """What the legend calls the values ("": `weight` or `blue < 0 < red`, by kind)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -153,10 +190,31 @@ def _dims(n: int, prefix: str = "") -> tuple[str, ...]:
     return tuple(f"{prefix}{i}" for i in range(n))
 
 
+def token_labels(result: Result) -> tuple[str, ...]:
+    """The result's tokens as every pane labels them: a token the model generated starts with GENERATED_MARK."""
+    generated = getattr(result, "generated", ())
+    if True not in generated:
+        return tuple(result.tokens)
+    return tuple(GENERATED_MARK + token if new else token
+                 for token, new in zip(result.tokens, generated, strict=True))
+
+
+@dataclass(frozen=True)
+class WordAxis:
+    """The word view's rows and columns: which token positions each word merges, and its label.
+
+    Made by `attn_tui.report.word_axis` (the one place that knows how words are found); the groups
+    partition the token positions.
+    """
+
+    positions: tuple[tuple[int, ...], ...]
+    labels: tuple[str, ...]
+
+
 def stage_title(result: Result, stage: Stage, shape: tuple[int, int], layer: int, head: int) -> str:
     """`weights = softmax(scaled)  (4×10×10)  head 2/4 ([ ])`, with the layer when there are several."""
     rows, cols = shape
-    size = f"{result.n_heads}×{rows}×{cols}" if stage.square else f"{rows}×{cols}"
+    size = f"{result.n_heads}×{rows}×{cols}" if stage.square and stage.per_head else f"{rows}×{cols}"
     title = f"{stage.formula}  ({size})"
     if result.n_layers > 1:
         title += f"  layer {layer + 1}/{result.n_layers}"
@@ -165,11 +223,32 @@ def stage_title(result: Result, stage: Stage, shape: tuple[int, int], layer: int
     return title
 
 
+def _merge_words(values: np.ndarray, kept: np.ndarray | None, words: WordAxis
+                 ) -> tuple[np.ndarray, tuple[tuple[int, ...], ...], tuple[str, ...]]:
+    """(G, G) word-level values of a (shown) token matrix: weight(u → w) = mean over u's tokens of the sum
+    over w's (attn_tui.analysis.merge_words), for the words that keep a shown token; their positions, labels."""
+    from attn_tui.analysis import merge_words
+
+    if kept is None:
+        positions, labels = words.positions, words.labels
+        local = [list(group) for group in positions]
+    else:
+        where = {int(p): i for i, p in enumerate(kept)}
+        chosen = [(tuple(p for p in group if p in where), label)
+                  for group, label in zip(words.positions, words.labels, strict=True)]
+        chosen = [(group, label) for group, label in chosen if group]
+        positions = tuple(group for group, _ in chosen)
+        labels = tuple(label for _, label in chosen)
+        local = [[where[p] for p in group] for group in positions]
+    return merge_words(values, local), positions, labels
+
+
 def stage_matrix(result: Result, stage_name: str, head: int = 0, *, layer: int = 0,
-                 hide_special: bool = False) -> Matrix:
+                 hide_special: bool = False, words: WordAxis | None = None) -> Matrix:
     """The matrix of one stage (one head of one layer for per-head stages), labelled for display.
 
-    With `hide_special`, special tokens leave the token axes; the weights' rows are renormalised.
+    With `hide_special`, special tokens leave the token axes; rows that are distributions are renormalised.
+    With `words`, a stage whose values add up (`Stage.additive`) is merged into the prompt's words.
     """
     import numpy as np
 
@@ -183,18 +262,33 @@ def stage_matrix(result: Result, stage_name: str, head: int = 0, *, layer: int =
     if hidden:
         assert kept is not None
         values = values[np.ix_(kept, kept)] if stage.square else values[kept]
-        if stage.name == "weights":
+        if stage.distribution:
             sums = values.sum(axis=1, keepdims=True)
             values = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
             note = "  special tokens hidden, rows renormalised"
         else:
             note = "  special tokens hidden"
+    labels = token_labels(result)
+    tokens = labels if kept is None or not hidden else tuple(labels[i] for i in kept)
+    rows_index = tuple(int(i) for i in kept) if hidden and kept is not None else None
+    groups = None
+    if words is not None and stage.additive:
+        values, groups, tokens = _merge_words(values, kept if hidden else None, words)
+        rows_index = tuple(group[-1] for group in groups)
+        note += "  words (w)"
+    elif words is not None and stage.square:
+        note += "  words: weights, value-weighted, rollout only"
     rows, cols = values.shape
-    tokens = result.tokens if kept is None or not hidden else tuple(result.tokens[i] for i in kept)
     masked = None
     mask_text = "masked"
     if stage.square and result.causal and rows > 1:
-        masked = causal_mask(rows)
+        if groups is None:
+            masked = causal_mask(rows)
+        else:  # a word whose every token comes after every token of the query word
+            first = np.array([group[0] for group in groups])
+            last = np.array([group[-1] for group in groups])
+            masked = first[None, :] > last[:, None]
+            masked = masked if masked.any() else None
         mask_text = "−∞" if stage.name == "scaled" else "·"
     row_labels = tokens if stage.rows == "tokens" else _dims(rows, "d")
     col_labels = tokens if stage.square else _dims(cols)
@@ -203,15 +297,14 @@ def stage_matrix(result: Result, stage_name: str, head: int = 0, *, layer: int =
         low = 0.0
     title = stage_title(result, stage, (rows, cols), layer, head) + note
     return Matrix(title, values, row_labels, col_labels, stage.kind, low, high, masked, mask_text,
-                  rows_are_tokens=stage.rows == "tokens",
-                  rows_index=tuple(int(i) for i in kept) if hidden and kept is not None else None)
+                  rows_are_tokens=stage.rows == "tokens", rows_index=rows_index, groups=groups, unit=stage.unit)
 
 
 def embedding_matrix(result: Result) -> Matrix:
     """E, (T × d): each token's input to the first layer."""
     values = result.embeddings.numpy()
     low, high = value_range(values, None)
-    return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values, tuple(result.tokens),
+    return Matrix(f"E ({values.shape[0]}×{values.shape[1]})", values, token_labels(result),
                   _dims(values.shape[1]), "diverging", low, high)
 
 

@@ -56,6 +56,8 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     model: str | None = None
     """A real model the scenario needs installed (attn-tui[models] and the model packages)."""
+    check: Callable[[AttnApp], None] | None = None
+    """What the picture must show, checked by test_app.py::test_scenario_runs (instead of its generic checks)."""
 
     def app(self) -> AttnApp:
         app = AttnApp(**self.config)
@@ -205,6 +207,187 @@ REPEATED = "the cat sat on the mat the cat sat on the mat"
 
 MODEL_PROMPT = "The cat sat on the mat because it was tired."
 
+
+# ── issue 16: generation, next-token predictions, the derived stages, the word view ──────────────
+
+GENERATE_PROMPT = "Alice gave Bob the keys, then Bob gave"
+"""SmolLM2 goes on with " the keys to the next person.": layer 26, head 2 copies "keys" (an induction head)."""
+WORDS_PROMPT = "Transformers tokenize unbelievably long words into subword pieces."
+
+
+async def _wait(pilot: Pilot, ready: Callable[[], bool], what: str) -> None:
+    for _ in range(6000):
+        await pilot.pause(0.01)
+        if ready():
+            return
+    raise AssertionError(f"never {what}")
+
+
+async def _predicted(pilot: Pilot) -> None:
+    """Until the next-token pane shows the predictions for the grid's query (its worker is done)."""
+    from attn_tui.widgets.matrix import MatrixView
+    from attn_tui.widgets.predictions import PredictionsView
+
+    app = pilot.app
+    grid = app.query_one("#attention-grid", MatrixView)
+    view = app.query_one(PredictionsView)
+
+    def shown() -> bool:
+        p = view.predictions
+        return (p is not None and grid.matrix is not None and p.position == grid.matrix.token_at(grid.cursor[0])
+                and (p.lens is not None) == view.lens)
+
+    await _wait(pilot, shown, "showed the predictions")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _view(pilot: Pilot, layer: int, head: int) -> None:
+    """Layer and head (from 1, as the screen numbers them)."""
+    explorer = pilot.app.explorer  # type: ignore[attr-defined]
+    explorer.model_layer, explorer.head = layer - 1, head - 1
+
+
+async def _generating(pilot: Pilot) -> None:
+    """SmolLM2 half-way through a generation: held after its 2nd token (of 8), the query on the 1st, ⁺▁the,
+    in the induction head (layer 26, head 2) that looks at the token after the earlier "the"."""
+    import threading
+
+    await settle(pilot)
+    app = pilot.app
+    service = app.explorer.service  # type: ignore[attr-defined]
+    service.partial_every = 0.0  # every token's partial result, so that the hold is at the 2nd exactly
+    release, held = threading.Event(), threading.Event()
+    deliver, close = service._deliver, service.close
+
+    def hold(outcome: Any) -> None:
+        deliver(outcome)
+        if getattr(outcome, "progress", None) is not None and outcome.result.n_generated == 2:
+            held.set()
+            release.wait(60)  # the worker waits here (holding the model) until the app closes
+
+    def close_and_release() -> None:
+        release.set()
+        close()
+
+    service._deliver, service.close = hold, close_and_release
+    _view(pilot, 26, 2)
+    await pilot.press("escape", "n")
+    await _wait(pilot, lambda: held.is_set() and getattr(app.result, "n_generated", 0) == 2, "held at token 2")
+    await pilot.press("less_than_sign", *["right"] * 4)  # query 9 (⁺▁the), key 4 (▁keys)
+    await _predicted(pilot)
+
+
+def _check_generating(app: AttnApp) -> None:
+    from attn_tui.stages import GENERATED_MARK
+    from attn_tui.widgets.matrix import MatrixView
+    from attn_tui.widgets.predictions import PredictionsView
+
+    result = app.result
+    grid = app.query_one("#attention-grid", MatrixView)
+    assert result.n_generated == 2 and result.continuation == " the keys"  # type: ignore[union-attr]
+    assert app.explorer.generating and "generating 2/8" in str(app.query_one("#status").content)  # type: ignore[attr-defined]
+    assert grid.cursor == (9, 4) and grid.matrix.row_labels[9] == GENERATED_MARK + "▁the"
+    assert float(grid.matrix.values[9, 4]) > 0.95  # the induction head: "the" → the token after the earlier "the"
+    predictions = app.query_one(PredictionsView).predictions
+    assert predictions.top[0].token == "▁keys" and predictions.actual.rank == 1
+    assert "⁺ generated: token 1 of 2" in app.query_one("#inspector").text
+
+
+async def _predictions(pilot: Pilot, lens: bool = False) -> None:
+    await settle(pilot)
+    await pilot.press("escape", *["down"] * 8)  # query 8: ▁gave
+    if lens:
+        await pilot.press("p")
+    await settle(pilot)
+    await _predicted(pilot)
+
+
+async def _lens(pilot: Pilot) -> None:
+    await _predictions(pilot, lens=True)
+
+
+async def _narrow_lens(pilot: Pilot) -> None:
+    await settle(pilot)
+    await pilot.press("escape", *["t"] * 5, *["down"] * 8, "p")  # the sixth side pane: Next token
+    await settle(pilot)
+    await _predicted(pilot)
+
+
+def _check_predictions(app: AttnApp) -> None:
+    from attn_tui import models
+    from attn_tui.widgets.predictions import PredictionsView
+
+    view = app.query_one(PredictionsView)
+    want = models.load("smollm2").predictions(app.result, 8, lens=view.lens)  # type: ignore[arg-type]
+    assert view.predictions.position == 8 and view.predictions.top == want.top
+    assert view.predictions.lens == want.lens and app.query_one("#predictions-box").display
+
+
+async def _model_stage(pilot: Pilot, key: str, layer: int, head: int, *moves: str) -> None:
+    await settle(pilot)
+    _view(pilot, layer, head)
+    await pilot.press("escape", key, *moves)
+    await settle(pilot)
+    await _predicted(pilot)
+
+
+async def _model_value_weighted(pilot: Pilot) -> None:
+    # Layer 24, head 4 puts most of its weight on the first token, whose value is small.
+    await _model_stage(pilot, "minus", 24, 4, *["down"] * 7)
+
+
+async def _model_rollout(pilot: Pilot) -> None:
+    await _model_stage(pilot, "equals_sign", 4, 1, *["down"] * 7, "right", "right")
+
+
+def _check_model_stage(stage: str, layer: int, head: int) -> Callable[[AttnApp], None]:
+    def check(app: AttnApp) -> None:
+        from attn_tui import report
+        from attn_tui.widgets.matrix import MatrixView
+
+        grid = app.query_one("#attention-grid", MatrixView)
+        assert (app.stage, app.layer, app.head) == (stage, layer - 1, head - 1)
+        full = (report.value_weighted_of(app.result)[layer - 1, head - 1] if stage == "value_weighted"  # type: ignore[arg-type]
+                else report.rollout_of(app.result)[layer - 1])  # type: ignore[arg-type]
+        assert abs(float(grid.matrix.values[7, 0]) - float(full[7, 0])) < 1e-6
+
+    return check
+
+
+async def _model_words(pilot: Pilot) -> None:
+    await _model_stage(pilot, "w", 2, 2, *["down"] * 2)
+
+
+def _check_words(app: AttnApp) -> None:
+    from attn_tui.widgets.matrix import MatrixView
+
+    grid = app.query_one("#attention-grid", MatrixView)
+    assert app.explorer.words and grid.matrix.row_labels[:3] == ("Transformers", "tokenize", "unbelievably")  # type: ignore[attr-defined]
+    assert abs(float(grid.matrix.values.sum(axis=1)[2]) - 1.0) < 1e-5
+    assert app.command().endswith("--words")
+
+
+THINKING_SCENARIOS = [
+    Scenario("stage_value_weighted", setup=_stage_setup("minus")),
+    Scenario("stage_rollout", setup=_stage_setup("equals_sign")),
+    Scenario("smollm2_generating", config={"model": "smollm2", "prompt": GENERATE_PROMPT}, setup=_generating,
+             model="smollm2", check=_check_generating),
+    Scenario("smollm2_predictions", config={"model": "smollm2", "prompt": GENERATE_PROMPT}, setup=_predictions,
+             model="smollm2", check=_check_predictions),
+    Scenario("smollm2_lens", config={"model": "smollm2", "prompt": GENERATE_PROMPT}, setup=_lens,
+             model="smollm2", check=_check_predictions),
+    Scenario("smollm2_lens_80x24", size=(80, 24), config={"model": "smollm2", "prompt": GENERATE_PROMPT},
+             setup=_narrow_lens, model="smollm2", check=_check_predictions),
+    Scenario("smollm2_value_weighted", config={"model": "smollm2", "prompt": MODEL_PROMPT},
+             setup=_model_value_weighted, model="smollm2", check=_check_model_stage("value_weighted", 24, 4)),
+    Scenario("smollm2_rollout", config={"model": "smollm2", "prompt": MODEL_PROMPT}, setup=_model_rollout,
+             model="smollm2", check=_check_model_stage("rollout", 4, 1)),
+    Scenario("smollm2_words", config={"model": "smollm2", "prompt": WORDS_PROMPT}, setup=_model_words,
+             model="smollm2", check=_check_words),
+]
+"""Issue 16's pictures (each also a pilot test through `check`)."""
+
 SCENARIOS = [
     Scenario("default_120x40"),
     Scenario("default_80x24", size=(80, 24)),
@@ -244,5 +427,6 @@ SCENARIOS = [
              model="smollm2"),
     Scenario("model_smollm2_induction", config={"model": "smollm2", "prompt": MODEL_PROMPT},
              setup=_table_induction, model="smollm2"),
+    *THINKING_SCENARIOS,
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}

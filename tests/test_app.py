@@ -30,6 +30,9 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
     async with app.run_test(size=scenario.size) as pilot:
         await scenario.setup(pilot)
         assert app.is_running
+        if scenario.check is not None:
+            scenario.check(app)
+            return
         if scenario.model is not None:
             real = app.result
             assert real is not None and real.model == scenario.model
@@ -55,8 +58,7 @@ async def test_scenario_runs(scenario: Scenario, monkeypatch):
             assert app.stage == scenario.name.removeprefix("stage_")
             grid = app.query_one("#attention-grid", MatrixView)
             assert grid.matrix is not None
-            assert grid.matrix.values.shape == tuple(
-                getattr(app.result, app.stage).shape[-2:])
+            assert grid.matrix.values.shape == tuple(app.result.stage_tensor(app.stage, 0, app.head).shape)
         if scenario.name == "heads2_overview":
             assert app.result.config.heads == 2 and app.overview and app.head == 1
             assert app.query_one("#heads-overview").display

@@ -292,8 +292,9 @@ def test_cli_toy_extras(capsys):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--json", "--generate"], "error: --generate: the toy pipeline has no language-model head"),
-    (["--words"], "error: --words: only with --json"),
-    (["--generate", "3"], "error: --generate: only with --json"),
+    (["--words", "--serve"], "error: --words: only with --json, --export or in the explorer"),
+    (["--generate", "3", "--export", "csv"], "error: --generate: only with --json or in the explorer"),
+    (["--generate", "3"], "error: --generate: the toy pipeline has no language-model head"),
     (["--json", "--generate", "0"], "error: --generate: 0 is out of range: allowed 1 to 100,000"),
     (["--json", "--induction-test", "x"], "error: --induction-test: 'x' is not a whole number"),
     (["--json", "--compare", ""], "error: --compare: the comparison prompt is empty"),

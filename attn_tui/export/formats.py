@@ -30,6 +30,8 @@ class Selection:
     layer: int = 0
     head: int | None = 0
     """None: every head of a per-head stage, one file each."""
+    words: bool = False
+    """The word view (issue 16): CSV and SVG merge the stages that add up into words; JSON adds `word_level`."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,18 @@ class ExportFormat:
 
 
 def _write_json(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    """The `--json` object; with the flags the view stands for (`--value-weighted` or `--rollout` when the grid
+    shows that stage, `--words` in the word view), the same object `attn-tui --json … FLAGS` prints."""
+    from attn_tui.report import Extras, Report
+    from attn_tui.report import write_json as write_report
     from attn_tui.serialize import write_json
 
-    write_json(result.json_items(), out)
+    extras = Extras(value_weighted=selection.stage == "value_weighted", rollout=selection.stage == "rollout",
+                    words=selection.words)
+    if extras.any():
+        write_report(Report(result, extras).json_items(), out)
+    else:
+        write_json(result.json_items(), out)
     out.write("\n")
 
 
@@ -67,7 +78,8 @@ def _write_npz(result: Result, selection: Selection, name: str, out: IO[Any]) ->
 
 def _stage_names(suffix: str) -> Callable[[Result, Selection], list[str]]:
     def names(result: Result, selection: Selection) -> list[str]:
-        return [f"{t.stem}.{suffix}" for t in tables(result, selection.stage, selection.head, selection.layer)]
+        return [f"{t.stem}.{suffix}" for t in tables(result, selection.stage, selection.head, selection.layer,
+                                                      words=selection.words)]
 
     return names
 
@@ -77,7 +89,7 @@ def _write_csv(result: Result, selection: Selection, name: str, out: IO[Any]) ->
 
     Numbers are numpy's shortest text that reads back as the same float32, a row at a time. Labels are
     words: printable (attn_tui.text), so `cat` on the file obeys no escape a prompt held."""
-    table = next(t for t in tables(result, selection.stage, selection.head, selection.layer)
+    table = next(t for t in tables(result, selection.stage, selection.head, selection.layer, words=selection.words)
                  if f"{t.stem}.csv" == name)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([printable(table.corner), *map(printable, table.cols)])
@@ -89,7 +101,7 @@ def _write_svg(result: Result, selection: Selection, name: str, out: IO[Any]) ->
     table_names = _stage_names("svg")(result, selection)
     head = selection.head if selection.head is not None else 0
     assert name in table_names
-    out.write(svg_grid(result, selection.stage, head, layer=selection.layer))
+    out.write(svg_grid(result, selection.stage, head, layer=selection.layer, words=selection.words))
 
 
 def _write_script(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
@@ -111,7 +123,7 @@ EXPORTS: tuple[ExportFormat, ...] = (
     ExportFormat("npz", "n", "NumPy .npz — every matrix of the result",
                  lambda r, s: [f"{r.file_prefix}-result.npz"], _write_npz, binary=True),
     ExportFormat("grid", "g", "SVG — the grid alone, sized for a paper figure",
-                 lambda r, s: _stage_names("svg")(r, Selection(s.stage, s.layer, s.head or 0)), _write_svg),
+                 lambda r, s: _stage_names("svg")(r, Selection(s.stage, s.layer, s.head or 0, s.words)), _write_svg),
     ExportFormat("script", "p", "Python script that recomputes this state (toy only)",
                  lambda r, s: ["attn-script.py"], _write_script, missing=_script_missing),
 )

@@ -58,23 +58,27 @@ def _g(value: float) -> str:
     return _number(value, 4)
 
 
-def svg_grid(result: Result, stage: str, head: int = 0, *, layer: int = 0) -> str:
+def svg_grid(result: Result, stage: str, head: int = 0, *, layer: int = 0, words: bool = False) -> str:
     """The matrix of `stage` (one head) as a standalone SVG document.
 
     Cells coloured by value (sequential for weights, diverging about 0 for signed stages), row
     and column labels, a colour bar with its range, masked cells hatched. Each cell has a
     `<title>` (row label, column label, exact value), which viewers show as a tooltip.
     """
-    table = tables(result, stage, head, layer)[0]
+    table = tables(result, stage, head, layer, words=words)[0]
     values = table.values
     n_rows, n_cols = values.shape
     if n_rows * n_cols > MAX_SVG_CELLS:
         raise ValueError(f"{n_rows} × {n_cols} cells is too many for a figure (at most {MAX_SVG_CELLS:,})")
     flat = [v for row in values.tolist() for v in row]
     masked = [math.isinf(v) and v < 0 for v in flat]
-    if stage == "weights" and result.causal:
-        # Softmax turned −∞ into exact zeros; show them as masked, not as small weights.
-        masked = [j > i for i in range(n_rows) for j in range(n_cols)]
+    if stage in ("weights", "value_weighted", "rollout") and result.causal:
+        # Softmax turned −∞ into exact zeros; show them as masked, not as small weights. A word is masked for a
+        # query word when every token of it comes after every token of the query word.
+        if table.groups is None:
+            masked = [j > i for i in range(n_rows) for j in range(n_cols)]
+        else:
+            masked = [w[0] > u[-1] for u in table.groups for w in table.groups]
     finite = [v for v, m in zip(flat, masked, strict=True) if not m and math.isfinite(v)]
     low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     stops = colour_stops(table.kind, dark=False)  # the light theme's scale: for paper

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import codecs
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -130,13 +130,15 @@ def _prompt_tokens(model: Model, prompt: str | Sequence[int]) -> tuple[str, tupl
 
 
 def generate(model: Model, prompt: str | Sequence[int], n: int, *, progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> Generation:
+             cancel: threading.Event | None = None,
+             partial: Callable[[Generation], None] | None = None) -> Generation:
     """Greedy decoding: `prompt` (text, or token ids as the model's tokenizer gives them) and n new tokens.
 
     Raises CannotGenerate (an encoder, no LM head), ValueError (an empty prompt, n < 0, an id outside
     the vocabulary), GenerationTooLong (prompt + n past max_tokens, before anything runs),
     GenerationCancelled (set `cancel`; checked before each step; `.partial` holds the steps done).
-    `progress(fraction, label)` is called after the prompt's pass and after each token.
+    `progress(fraction, label)` is called after the prompt's pass and after each token; `partial(generation)`,
+    if given, after each token but the last, with the tokens so far (the explorer shows them as they come).
     """
     check_can_generate(model)
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -199,6 +201,8 @@ def generate(model: Model, prompt: str | Sequence[int], n: int, *, progress: Pro
             new_ids.append(token)
             transformer.forward(torch.tensor([token], dtype=torch.long), trace=trace, start=position, cache=cache)
             report((step + 1) / n, f"token {step + 1} of {n}: {tokenizer.readable_token(token)}")
+            if partial is not None and step + 1 < n:
+                partial(result(trace, position + 1))
         if n == 0:
             report(1.0, "no token asked for")
         return result(trace, total)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from attn_tui.models.base import Progress, PromptTooLong
@@ -75,12 +75,13 @@ class Model:
         self._residuals = {}
 
     def generate(self, prompt: str | Sequence[int], n: int, *, progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> Generation:
+                 cancel: threading.Event | None = None,
+                 partial: Callable[[Generation], None] | None = None) -> Generation:
         """`prompt` (text, or token ids) followed by n tokens chosen greedily, with every layer's attention over
         the whole sequence; a key/value cache makes each step one token's pass. See models.generation.generate."""
         from attn_tui.models.generation import generate
 
-        return generate(self, prompt, n, progress=progress, cancel=cancel)
+        return generate(self, prompt, n, progress=progress, cancel=cancel, partial=partial)
 
     def predictions(self, source: ModelResult | Sequence[int], position: int, *, k: int = 5,
                     lens: bool = False) -> Predictions:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-_STAGES = frozenset(("query", "key", "value", "scores", "scaled", "weights", "context"))
-"""Every per-head stage; a model has no random W matrices to show."""
+_STAGES = frozenset(("query", "key", "value", "scores", "scaled", "weights", "context", "value_weighted", "rollout"))
+"""Every per-head stage, and the analyses of the weights (attn_tui.stages); a model has no random W matrices."""
 
 
 # ── what a model is, and what one run returns ────────────────────────────────────────────────────
@@ -119,6 +120,18 @@ class ModelResult:
     def n_kv_heads(self) -> int:
         return self.facts.n_kv_heads
 
+    @property
+    def generated(self) -> tuple[bool, ...]:
+        """True for the tokens a model generated: none here (a `Generation` has its own)."""
+        return (False,) * len(self.token_ids)
+
+    @cached_property
+    def _rollout(self) -> torch.Tensor:
+        """(L, T, T) attention rollout after every layer (attn_tui.analysis.rollout), made once when first shown."""
+        from attn_tui.analysis import rollout
+
+        return rollout(self.attentions)
+
     # -- attn_tui.result.Result: what every view reads ------------------------------------------
 
     @property
@@ -164,6 +177,13 @@ class ModelResult:
             return self.values[layer, head]  # (T, d)
         if stage == "context":
             return self.attentions[layer, head] @ self.values[layer, head]  # (T, d)
+        if stage == "value_weighted":
+            from attn_tui.analysis import value_weighted
+
+            one = slice(layer, layer + 1), slice(head, head + 1)
+            return value_weighted(self.attentions[one], self.value_norms[one])[0, 0]  # (T, T): α_ij · ‖f_h(x_j)‖
+        if stage == "rollout":
+            return self._rollout[layer]  # (T, T), the same for every head
         scores = self.queries[layer, head] @ self.keys[layer, head].T  # (T, T)
         if stage == "scores":
             return scores
@@ -180,7 +200,12 @@ class ModelResult:
 
     @property
     def file_prefix(self) -> str:
-        return f"attn-{self.model}"
+        """`attn-smollm2`; for a checkpoint opened by its path, its folder's or file's name (a path's `/` in a file
+        name would point into folders that do not exist)."""
+        name = self.model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        if name.lower().endswith(".gguf"):
+            name = name[: -len(".gguf")]
+        return f"attn-{name or 'model'}"
 
     def json_items(self) -> Iterator[tuple[str, Any]]:
         """The `attn-tui --json --model …` object: model, tokens, token_ids, attentions [layers][heads][T][T]."""
@@ -207,6 +232,11 @@ class ModelResult:
             tensor = getattr(self, name, None)
             if tensor is not None:
                 arrays[name] = tensor.detach().cpu().numpy().copy()
+        from attn_tui.analysis import value_weighted
+
+        # The derived stages, named as `--json --value-weighted --rollout` names them.
+        arrays["value_weighted"] = value_weighted(self.attentions, self.value_norms).numpy()  # (L, H, T, T)
+        arrays["rollout"] = self._rollout.numpy().copy()  # (L, T, T)
         return arrays
 
     def summary(self) -> str:

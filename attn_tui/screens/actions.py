@@ -58,8 +58,9 @@ class ExplorerActions(Screen[None]):
     _undo: tuple[dict[str, Any], str, str, int, int] | None = None
     """What the last reset replaced: (field texts, source, stage, layer, head); None once undone."""
 
-    def request(self) -> bool:
-        """Ask for the result the fields describe (ExplorerScreen validates and submits)."""
+    def request(self, generate: int = 0) -> bool:
+        """Ask for the result the fields describe (ExplorerScreen validates and submits); `generate`: tokens to
+        generate after the prompt (issue 16)."""
         raise NotImplementedError
 
     def _sync_widgets(self, config: AttentionConfig) -> None:

@@ -1,5 +1,5 @@
 """Fields → session → compute service: how an edit becomes a request, and its echo waits for the result.
-A layer of ExplorerScreen, between the head table's and the panes'."""
+A layer of ExplorerScreen, between issue 16's (generation, predictions, words) and the panes'."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.widgets import Checkbox, Input, Select
 
 from attn_tui.compute import View
 from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
-from attn_tui.screens.heads_flow import HeadTableFlow
+from attn_tui.screens.thinking import ThinkingActions
 from attn_tui.sources import source_names
 from attn_tui.widgets.settings import FIELD_IDS, ID_FIELDS, SettingsPanel
 
@@ -26,7 +26,7 @@ HOLD_IF_FASTER = 0.008
 """Hold the echo only when the last computation took less than this (s)."""
 
 
-class EditingFlow(HeadTableFlow):
+class EditingFlow(ThinkingActions):
     """Every field's edits, through the session, to the compute service; outcomes come back as messages."""
 
     _syncing: bool
@@ -108,12 +108,15 @@ class EditingFlow(HeadTableFlow):
         if isinstance(value, str) and value in source_names() and value != self.source:
             self.source = value
 
-    def request(self) -> bool:
+    def request(self, generate: int = 0) -> bool:
         """Validate what the fields say; if valid, hand it to the compute service (latest wins).
 
-        True when a computation was asked for."""
+        `generate`: tokens to generate after the prompt (a decoder's `n`, issue 16); any edit asks for a plain
+        run, which drops the generation. True when a computation was asked for."""
         errors_before = self.session.errors
-        request = self.session.request(View(self.stage, self.model_layer, self.head, self.hide_special))
+        self.requested(generate)
+        request = self.session.request(View(self.stage, self.model_layer, self.head, self.hide_special, self.words),
+                                       generate)
         errors = self.session.errors
         if errors != errors_before:  # re-marking unchanged fields costs a layout on every keystroke
             self.query_one(SettingsPanel).show_errors(errors)

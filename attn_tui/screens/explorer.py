@@ -17,10 +17,11 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Select, Static
 
 from attn_tui.compat import FrameHold
-from attn_tui.compute import ComputeService, View
+from attn_tui.compute import Computed, ComputeService, View
 from attn_tui.messages import ComputeFailed, ResultComputed, SourceLoading
 from attn_tui.screens.editing import EditingFlow
 from attn_tui.screens.presenter import Presenter, ViewState
+from attn_tui.screens.thinking import BINDINGS as THINKING_BINDINGS
 from attn_tui.session import Session
 from attn_tui.sources import SOURCE_NAMES, is_checkpoint_path, source_names, source_spec
 from attn_tui.stages import DEFAULT_STAGE, STAGES, Matrix
@@ -30,6 +31,7 @@ from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.legend import Legend
 from attn_tui.widgets.matrix import MatrixView
 from attn_tui.widgets.model_view import ModelOverview
+from attn_tui.widgets.predictions import PredictionsView
 from attn_tui.widgets.safe_input import SafeInput
 from attn_tui.widgets.settings import SettingsPanel
 from attn_tui.widgets.side_tabs import SIDE_NAMES, SideTabs
@@ -54,6 +56,7 @@ PANE_TITLES = {
     "inspector-box": "Inspector",
     "settings-box": "Settings",
     "vocab-box": "Vocab map",
+    "predictions-box": "Next token",
 }
 
 
@@ -73,7 +76,8 @@ class ExplorerScreen(EditingFlow):
         Binding("ctrl+r", "app.reset", "Reset", priority=True),
         Binding("escape", "focus_grid", "To grid", show=False),
         Binding("slash", "focus_prompt", "Prompt", show=False),
-        *(Binding(s.key, f"stage('{s.name}')", f"Stage {s.label}", show=False) for s in STAGES),
+        *(Binding(s.binding, f"stage('{s.name}')", f"Stage {s.label}", key_display=s.key, show=False)
+          for s in STAGES),
         Binding("s", "cycle_stage(1)", "Stage"),
         Binding("S", "cycle_stage(-1)", "Previous stage", show=False),
         Binding("left_square_bracket", "cycle_head(-1)", "Head −", show=False),
@@ -93,10 +97,14 @@ class ExplorerScreen(EditingFlow):
         Binding("H", "toggle_table", "Head table"),
         Binding("b", "compare", "Prompt B", show=False),
         Binding("T", "cycle_side(-1)", "Previous pane", show=False),
+        *THINKING_BINDINGS,  # issue 16: n generates, < > step through the generated tokens, w words, p lens
     ]
 
-    def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu", compare: str = "") -> None:
+    def __init__(self, config: AttentionConfig, source: str = "toy", *, device: str = "cpu", compare: str = "",
+                 words: bool = False, generate: int = 0) -> None:
         super().__init__()
+        self.set_reactive(ExplorerScreen.words, words)  # issue 16: the word view, a generation at start
+        self.start_generate = generate
         self.start_config = config
         """The state the explorer opened with (flags or keyword arguments)."""
         self.set_reactive(ExplorerScreen.source, source if source in SOURCE_NAMES or is_checkpoint_path(source)
@@ -144,6 +152,8 @@ class ExplorerScreen(EditingFlow):
                     yield MatrixView(id="embeddings", show_cursor=False)
                 with Vertical(id="inspector-box", classes="pane"):
                     yield Inspector(id="inspector")
+                with Vertical(id="predictions-box", classes="pane"):
+                    yield PredictionsView(id="predictions")
             with Vertical(id="left"):
                 with Vertical(id="settings-box", classes="pane"):
                     yield SettingsPanel(id="settings")
@@ -156,6 +166,7 @@ class ExplorerScreen(EditingFlow):
         for wid, title in PANE_TITLES.items():
             self.query_one(f"#{wid}").border_title = title
         self.presenter = Presenter(self)
+        self.presenter.on_query = self.update_predictions  # issue 16: the next-token pane follows the query
         self._hold = FrameHold(self.app)
         prompt = self.query_one("#prompt", Input)
         prompt.cursor_blink = False
@@ -172,7 +183,7 @@ class ExplorerScreen(EditingFlow):
         self.presenter.show_stage_bar(None, self.view_state())
         self._render_status()
         # Let the first frame reach the terminal before the worker starts importing torch.
-        self.call_after_refresh(self.request)
+        self.call_after_refresh(self.first_request)
 
     def on_unmount(self) -> None:
         self.service.close()
@@ -202,15 +213,19 @@ class ExplorerScreen(EditingFlow):
 
     def view_state(self) -> ViewState:
         return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
-                         self.app.current_theme.dark, self.ab if self.compare_result is not None else "A")
+                         self.app.current_theme.dark, self.ab if self.compare_result is not None else "A", self.words)
 
     # -- outcomes → panes -----------------------------------------------------------------------
 
     @on(ResultComputed)
     def _result_computed(self, event: ResultComputed) -> None:
-        outcome = event.outcome
+        if not self.generation_outcome(event.outcome):  # issue 16: a generation's tokens so far, once a frame
+            self.show_computed(event.outcome)
+
+    def show_computed(self, outcome: Computed) -> bool:
+        """Show a computed result if the session takes it (not another source's, not older than the one shown)."""
         if not self.session.accepts(outcome):
-            return
+            return False
         self.stale = self.session.stale(outcome.result)
         self._prepared = (outcome.result, outcome.request.view, outcome.grid)
         self.compare_result = outcome.compare
@@ -220,6 +235,7 @@ class ExplorerScreen(EditingFlow):
         self.result = outcome.result
         if outcome.request.generation == self.session.generation:
             self._release_frame()
+        return True
 
     @on(ComputeFailed)
     def _compute_failed(self, event: ComputeFailed) -> None:
@@ -273,7 +289,7 @@ class ExplorerScreen(EditingFlow):
         else:
             prepared = self._prepared
             matrix = prepared[2] if prepared is not None and prepared[0] is result and prepared[1] == View(
-                view.stage, view.layer, view.head, view.hide_special) else None
+                view.stage, view.layer, view.head, view.hide_special, view.words) else None
             self.presenter.show(result, view, matrix)
         self.presenter.show_stage_bar(result, view)
         self._render_status()

@@ -6,6 +6,7 @@ the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,17 @@ from rich.text import Text
 from textual.widgets import Static
 
 from attn_tui.sources import is_checkpoint_path
-from attn_tui.stages import STAGES, Matrix, compare_matrix, embedding_matrix, stage_matrix
+from attn_tui.stages import (
+    GENERATED_MARK,
+    STAGE_BY_NAME,
+    STAGES,
+    Matrix,
+    Stage,
+    compare_matrix,
+    embedding_matrix,
+    stage_matrix,
+    token_labels,
+)
 from attn_tui.widgets.heads import HeadsOverview
 from attn_tui.widgets.inspector import Inspector
 from attn_tui.widgets.legend import Legend
@@ -26,6 +37,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from attn_tui.result import Result
+    from attn_tui.stages import WordAxis
 
 
 def facts_lines(result: Result) -> list[str]:
@@ -58,6 +70,17 @@ class ViewState:
     dark: bool
     ab: str = "A"
     """With prompt B set: the grid shows `A`, `B`, or `A−B`."""
+    words: bool = False
+    """The word view (issue 16): stages that add up are merged into the prompt's words."""
+
+
+def marked_vocab(result: Result) -> Mapping[str, int]:
+    """The vocabulary rows, a token only the model generated marked as the token labels mark it."""
+    generated = result.generated
+    if True not in generated:
+        return result.vocab
+    typed = {i for i, new in zip(result.token_ids, generated, strict=True) if not new}
+    return {(token if i in typed else GENERATED_MARK + token): i for token, i in result.vocab.items()}
 
 
 class Presenter:
@@ -76,6 +99,9 @@ class Presenter:
         self.stage_bar = screen.query_one("#stage-bar", Static)
         self.inspector_line = screen.query_one("#inspector-line", Static)
         self.settings = screen.query_one(SettingsPanel)
+        self.on_query: Callable[[Result, int | None], None] = lambda result, query: None
+        """Called with the grid's query token (None: rows are not tokens) whenever the inspector is drawn: the
+        explorer's next-token predictions follow it (issue 16)."""
 
     def waiting(self, message: str) -> None:
         """No result to show yet: every pane says `message`."""
@@ -95,8 +121,8 @@ class Presenter:
 
     def show(self, result: Result, view: ViewState, prepared: Matrix | None = None) -> None:
         """Every pane, from scratch."""
-        self.token_ids.show(result.tokens, result.token_ids)
-        self.vocab.show(result.vocab, gaps=result.vocab_gaps)
+        self.token_ids.show(token_labels(result), result.token_ids)
+        self.vocab.show(marked_vocab(result), gaps=result.vocab_gaps)
         self.settings.show_facts(facts_lines(result))
         self.show_embeddings(result, view)
         self.show_stage(result, view, prepared)
@@ -116,7 +142,7 @@ class Presenter:
             else:
                 prepared = compare_matrix(result, self.compare, view.stage, view.head, layer=view.layer)
         matrix = prepared or stage_matrix(result, view.stage, view.head, layer=view.layer,
-                                          hide_special=view.hide_special)
+                                          hide_special=view.hide_special, words=_words(result, view))
         self.set_title("#stage-box", matrix.title)
         self.grid.set_matrix(matrix, dark=view.dark)
         self.legend.show(matrix, dark=view.dark, note=f"z {self.grid.zoom_text}")
@@ -133,24 +159,31 @@ class Presenter:
         if result is not None and result.n_layers > 1:
             bar.append(", .", "bold")
             bar.append(f" layer {view.layer + 1}/{result.n_layers}  ")
-            bar.append("[ ]", "bold")
-            bar.append(f" head {view.head + 1}/{result.n_heads}  ")
+            if STAGE_BY_NAME[view.stage].per_head:  # rollout is one per layer: no head to choose
+                bar.append("[ ]", "bold")
+                bar.append(f" head {view.head + 1}/{result.n_heads}  ")
             if any(result.special):
                 bar.append("x", "bold")
                 bar.append(" special " + ("hidden" if view.hide_special else "shown") + "  ")
-        for stage in STAGES:
-            if result is not None and stage.name not in result.stages:
-                continue
+        if result is not None and view.words:
+            bar.append("w", "bold")
+            bar.append(" words  ")
+        stages = [stage for stage in STAGES if result is None or stage.name in result.stages]
+        named = _named_stages(stages, view.stage, self.stage_bar.size.width - bar.cell_len)
+        for stage in stages:
             current = stage.name == view.stage
             bar.append(stage.key, "bold" if not current else "bold reverse")
-            bar.append(stage.short, "reverse" if current else "")
+            if stage.name in named:
+                bar.append(stage.short, "reverse" if current else "")
             bar.append(" ")
+        bar.rstrip()
         if self.stage_bar.content != bar:  # unchanged on every edit: no repaint then
             self.stage_bar.update(bar, layout=False)  # height 1: no layout needed
 
     def show_inspector(self, result: Result, view: ViewState) -> None:
         """The inspector explains the cell under the grid's cursor; the query token lights up elsewhere."""
         from attn_tui.explain import explain, explain_line
+        from attn_tui.explain_flow import explain_cell, explain_cell_line, generated_note
 
         matrix = self.grid.matrix
         if matrix is None:
@@ -163,19 +196,56 @@ class Presenter:
             self.inspector.show(["A and B side by side:", "their token counts differ,", "so no A − B.",
                                  "", "b shows A, then B, alone."])
             return
-        self.inspector.show(explain(result, view.stage, view.head, row, col, layer=view.layer,
-                                    kept=matrix.rows_index))
-        if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal
-            line = explain_line(result, view.stage, view.head, row, col, layer=view.layer, kept=matrix.rows_index)
-            self.inspector_line.update(line)
         query = matrix.token_at(row) if matrix.rows_are_tokens else None
+        cell = (result, view.stage, view.head, row, col)
+        # Issue 16's cells (derived stages, the word view) first; a generated query says so under any stage.
+        lines = explain_cell(*cell, layer=view.layer, kept=matrix.rows_index, groups=matrix.groups)
+        if lines is None:
+            lines = explain(*cell, layer=view.layer, kept=matrix.rows_index)
+            lines += generated_note(result, query) if query is not None else []
+        self.inspector.show(lines)
+        if self.screen.has_class("-tight"):  # the one-line inspector is on screen only in a tight terminal
+            line = explain_cell_line(*cell, layer=view.layer, kept=matrix.rows_index, groups=matrix.groups)
+            self.inspector_line.update(line or explain_line(*cell, layer=view.layer, kept=matrix.rows_index))
+        if view.overview:  # a generation's query, stepped through with < >, is marked beside every map
+            self.walls.set_query(query if True in result.generated else None, result.n_tokens)
         self.token_ids.set_highlight(query)
         if self.embeddings.set_highlight(query) and query is not None:
             self.embeddings.scroll_to(y=max(query - self.embeddings.size.height // 2, 0), animate=False)
         self.vocab.set_highlight(result.token_ids[query] if query is not None else None)
+        self.on_query(result, query)
 
     def set_title(self, selector: str, title: str) -> None:
         """Set a pane's title only when it changes: every assignment repaints the whole pane."""
         box = self.screen.query_one(selector)
         if box.border_title != title:
             box.border_title = title
+
+
+def _words(result: Result, view: ViewState) -> WordAxis | None:
+    """The word view's axis when it is on (attn_tui.report.word_axis), else None."""
+    if not view.words:
+        return None
+    from attn_tui.report import word_axis
+
+    return word_axis(result)
+
+
+def _named_stages(stages: list[Stage], current: str, room: int) -> set[str]:
+    """The stages the bar names (`9weights`) in `room` cells; the others show their key only (issue 16 made the bar
+    longer than a 120-column screen's grid): the derived stages first, then the pipeline's from its start, lose
+    their names, never the current one. When even keys alone do not fit, every stage keeps its name (cut, as before).
+    """
+    named = {stage.name for stage in stages}
+    width = sum(len(stage.key) + len(stage.short) + 1 for stage in stages) - 1
+    if room <= 0 or width <= room:
+        return named
+    order = [s for s in stages if s.derived] + [s for s in stages if not s.derived]
+    for stage in order:
+        if stage.name == current:
+            continue
+        named.discard(stage.name)
+        width -= len(stage.short)
+        if width <= room:
+            return named
+    return {stage.name for stage in stages}

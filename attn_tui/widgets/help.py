@@ -23,7 +23,7 @@ KEYS = (
     ("In the grid and other panes", None),
     ("arrows, h j k l", "move the cursor; the inspector explains the cell"),
     ("pgup pgdn home end g G", "by a page, to the row's ends, to the top / bottom"),
-    ("1 … 9, 0", "stage: " + ", ".join(f"{s.key} {s.label}" for s in STAGES)),
+    ("1 … 9, 0, - =", "stage: " + ", ".join(f"{s.key} {s.label}" for s in STAGES)),
     ("s / S", "next / previous stage"),
     ("[ / ]", "previous / next head"),
     (", / .", "previous / next layer (real models)"),
@@ -35,12 +35,17 @@ KEYS = (
     ("v", "vocab mode seed / dense (the toy)"),
     ("z", "how cells are drawn: auto → numbers → colour blocks"),
     ("x", "hide the special / first tokens and renormalise the rows (real models)"),
+    ("w", "word view: subword tokens merged into the prompt's words (weights, value-weighted, rollout)"),
     ("m", "model: toy → minilm → smollm2 → checkpoints opened (also Settings and the palette)"),
     ("t / T", "narrow terminals: the pane beside the grid"),
     ("r / u", "reset the settings / undo the reset"),
     ("e", "export: JSON, CSV, NumPy, SVG, a Python script; the command line"),
     ("/", "back to the prompt"),
     ("?", "help"),
+    ("With a decoder (smollm2…)", None),
+    ("n", "generate 8 tokens after what is shown (the palette sets how many); n again stops"),
+    ("< / >", "the grid's query to the previous / next generated token (marked ⁺)"),
+    ("p", "logit lens: the next tokens read after every layer, under the predictions"),
 )
 
 PANES = (
@@ -63,6 +68,9 @@ PANES = (
                    "max, and Δ vs B. A blank means no query qualifies. The induction test (i) measures the "
                    "induction column on 50 random tokens repeated: induction heads score near 1, a uniform head "
                    "about 1/position; the toy's random weights score near the uniform head."),
+    ("Next token", "a decoder's top 5 next tokens after the grid's query, with their probabilities and the token "
+                   "that does come next; p adds the logit lens (each layer's top tokens). Generated tokens are "
+                   "marked ⁺ in every pane."),
 )
 
 

@@ -34,9 +34,9 @@ class Legend(FrameStyle, Widget):
     def show(self, matrix: Matrix | None, *, dark: bool = True, note: str = "") -> None:
         """The scale of `matrix`, and `note` at the right end (how the grid draws its cells: `z auto: numbers`)."""
         if matrix is not None and self._matrix is not None and dark == self._dark and note == self._note and (
-                matrix.kind, matrix.low, matrix.high, matrix.masked is None, matrix.mask_text) == (
+                matrix.kind, matrix.low, matrix.high, matrix.masked is None, matrix.mask_text, matrix.unit) == (
                 self._matrix.kind, self._matrix.low, self._matrix.high, self._matrix.masked is None,
-                self._matrix.mask_text):
+                self._matrix.mask_text, self._matrix.unit):
             self._matrix = matrix  # the same legend: no repaint
             return
         self._matrix = matrix
@@ -61,7 +61,7 @@ class Legend(FrameStyle, Widget):
         _, spec = number_format(m.low, m.high, sequential=m.kind == "sequential")
         glyphs = self.app.no_color  # without colour, shade glyphs carry the scale
         low, high = fmt(scale.low, spec) + " ", " " + fmt(scale.high, spec)
-        kind = "  " + ("blue < 0 < red" if m.kind == "diverging" else "weight")
+        kind = "  " + (m.unit or ("blue < 0 < red" if m.kind == "diverging" else "weight"))
         masked = f"  {m.mask_text} masked" if m.masked is not None else ""
         note = f"  {self._note}" if self._note else ""
         steps = len(scale.styles)

@@ -60,6 +60,8 @@ class ModelOverview(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self._maps: np.ndarray | None = None  # (layers, heads, side, side), each map in [0, 1]
         self._dark = True
+        self._query_line: int | None = None
+        """The line (within a layer's band) of the grid's query row in every map, marked `◂`; None: unmarked."""
 
     def show(self, attentions: np.ndarray | None, selected: tuple[int, int], *, dark: bool = True) -> None:
         """`attentions`: (layers, heads, T, T)."""
@@ -78,6 +80,22 @@ class ModelOverview(ScrollView, can_focus=True):
         self.set_reactive(ModelOverview.selected, selected)
         self._resize()
         self.refresh()
+
+    def set_query(self, query: int | None, n_tokens: int) -> None:
+        """Mark the grid's query token (0-based, of n_tokens) beside every map: the maps follow the query."""
+        line = None
+        if query is not None and self._maps is not None:
+            side = self._side
+            pooled = query
+            if n_tokens > side:  # the pooled row holding the query (`heads.pool`'s edges)
+                import numpy as np
+
+                edges = np.linspace(0, n_tokens, side + 1).astype(int)
+                pooled = min(int(np.searchsorted(edges, query, side="right")) - 1, side - 1)
+            line = 1 + pooled // 2
+        if line != self._query_line:
+            self._query_line = line
+            self.refresh()
 
     @property
     def _side(self) -> int:
@@ -151,6 +169,7 @@ class ModelOverview(ScrollView, can_focus=True):
                     segments.append(Segment("▀" * zoom, Style(color=upper, bgcolor=lower)))
                 if cell > side * zoom:
                     segments.append(Segment(" " * (cell - side * zoom), base))
-            segments.append(Segment("▏" if chosen and within else " " * GAP, selected_style if chosen else base))
+            mark = "◂" if within and within == self._query_line else ("▏" if chosen and within else " " * GAP)
+            segments.append(Segment(mark, selected_style if chosen or mark == "◂" else base))
         strip = Strip(segments).crop(scroll_x, scroll_x + width) if scroll_x else Strip(segments)
         return strip.extend_cell_length(width, base).crop(0, width)
