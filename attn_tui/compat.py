@@ -143,7 +143,8 @@ UNKNOWN = "\x00"
 """Style id of a cell whose content on the terminal is not known (never equal to a real style's id)."""
 MERGE_GAP = 3
 """Unchanged cells between two changed ones are sent again, rather than skipped with a cursor move,
-when there are at most this many (a cursor-forward costs 4–5 bytes, a cell at least one)."""
+when there are at most this many and they have the style just written (a cursor-forward costs 3–5
+bytes, such a cell one)."""
 MAX_STYLES = 50_000
 """Style ids kept before the table starts again (with a full repaint): truecolour gradients are bounded,
 but nothing else would bound it."""
@@ -207,41 +208,49 @@ def _parse_sgr(ansi: str) -> tuple[str, str, frozenset[str]] | None:
     return fg, bg, frozenset(flags)
 
 
-def _sgr_delta(old: tuple[str, str, frozenset[str]], new: tuple[str, str, frozenset[str]], full: str) -> str:
-    """The shortest SGR that turns the terminal's attributes `old` into `new` (`full`: new from a reset)."""
+Attrs = tuple[str, str, frozenset[str]]
+"""SGR state: (foreground codes, background codes, attribute codes); '' is the terminal's default colour."""
+_DEFAULT_ATTRS: Attrs = ("", "", frozenset())
+_SHOWN_ON_BLANK = frozenset({"4", "7", "9", "21", "51", "52", "53"})
+"""Attributes a blank cell shows (lines, reverse); a blank shows none of bold, dim, italic, blink, conceal,
+nor its foreground colour."""
+
+
+def _sgr_delta(old: Attrs, new: Attrs) -> str:
+    """The shortest SGR that turns the terminal's attributes `old` into `new`."""
     if old == new:
         return ""
-    if not full:
+    fg, bg, flags = new
+    if not (fg or bg or flags):
         return "\x1b[0m"
     codes: list[str] = []
-    offs = {_FLAG_OFF[f] for f in old[2] - new[2]}
+    offs = {_FLAG_OFF[f] for f in old[2] - flags}
     codes += sorted(offs)
-    for flag in sorted(new[2], key=int):  # an off code shared by two attributes turns both off: set again
+    for flag in sorted(flags, key=int):  # an off code shared by two attributes turns both off: set again
         if flag not in old[2] or _FLAG_OFF[flag] in offs:
             codes.append(flag)
-    if new[0] != old[0]:
-        codes.append(new[0] or "39")
-    if new[1] != old[1]:
-        codes.append(new[1] or "49")
+    if fg != old[0]:
+        codes.append(fg or "39")
+    if bg != old[1]:
+        codes.append(bg or "49")
     delta = ";".join(codes)
-    reset = "0;" + full
+    reset = ";".join(["0", *sorted(flags, key=int), *(code for code in (fg, bg) if code)])
     return f"\x1b[{delta if len(delta) <= len(reset) else reset}m"
 
 
 class _Style:
     """One style as the terminal sees it: its id in the shadow, its SGR, its link."""
 
-    __slots__ = ("attrs", "close", "full", "id", "open")
+    __slots__ = ("attrs", "blank_any_fg", "close", "full", "id", "open")
 
     def __init__(self, sid: str, ansi: str, link: str | None) -> None:
         self.id = sid
         self.full = ansi
         self.attrs = _parse_sgr(ansi)
+        self.blank_any_fg = self.attrs is not None and not self.attrs[2] & _SHOWN_ON_BLANK and not link
+        """Blank cells of this style look the same whatever the foreground and the invisible attributes."""
         self.open = f"\x1b]8;id={link}\x1b\\" if link else ""  # link: "id;url", as Strip.render_style writes it
         self.close = "\x1b]8;;\x1b\\" if link else ""
-
-
-_DEFAULT_ATTRS: tuple[str, str, frozenset[str]] = ("", "", frozenset())
 
 
 class FrameDiff:
@@ -261,11 +270,10 @@ class FrameDiff:
         """Per screen row, one style id per cell (UNKNOWN where the content is not known)."""
         self._styles: dict[tuple[str, str | None], _Style] = {}
         self._by_id: dict[str, _Style] = {}
-        self._deltas: dict[tuple[str, str], str] = {}
-        self._attrs: tuple[str, str, frozenset[str]] | None = _DEFAULT_ATTRS
+        self._moves: dict[tuple[Attrs | None, str, bool], tuple[str, Attrs | None]] = {}
+        """(attributes now, style id, blank text) → (the SGR to send, the attributes after it)."""
+        self._attrs: Attrs | None = _DEFAULT_ATTRS
         """The SGR attributes the terminal has now, while a frame is encoded (None: not known)."""
-        self._sid = ""
-        """The style id those attributes are ('' when they come from a reset)."""
 
     def invalidate(self) -> None:
         """The terminal may show anything: the next frame draws every cell it covers."""
@@ -324,8 +332,9 @@ class FrameDiff:
         if len(self._styles) > MAX_STYLES:
             self._styles.clear()
             self._by_id.clear()
-            self._deltas.clear()
             self.size = None
+        if len(self._moves) > MAX_STYLES:
+            self._moves.clear()
         if self.size != size:
             self.size = size
             self.text = [[" "] * width for _ in range(height)]
@@ -336,7 +345,7 @@ class FrameDiff:
             if 0 <= y < height:
                 rows.setdefault(y, []).append((x, strip))
         out: list[str] = []
-        self._attrs, self._sid = _DEFAULT_ATTRS, ""  # every Textual write ends with a reset
+        self._attrs = _DEFAULT_ATTRS  # every Textual write ends with a reset
         for y in sorted(rows):
             self._row(y, rows[y], width, color_system, console, out)
         if self._attrs != _DEFAULT_ATTRS:
@@ -377,7 +386,8 @@ class FrameDiff:
                    if (style[i] != old_style[i] or cells[i] != old_cells[i]) and style[i] != UNKNOWN]
         runs: list[list[int]] = []
         for i in changed:
-            if runs and i - runs[-1][1] <= MERGE_GAP and UNKNOWN not in style[runs[-1][1]:i]:
+            # A short gap of the style just written costs its characters only: cheaper than a move over it.
+            if runs and i - runs[-1][1] <= MERGE_GAP and style[runs[-1][1] - 1:i].strip(style[runs[-1][1] - 1]) == "":
                 runs[-1][1] = i + 1
             else:
                 runs.append([i, i + 1])
@@ -402,26 +412,35 @@ class FrameDiff:
             cursor = end if end < width else None  # at the right margin the next character would wrap
 
     def _write(self, cells: list[str], style: str, start: int, end: int, out: list[str]) -> None:
-        deltas = self._deltas
+        moves = self._moves
         for match in _STYLE_RUNS.finditer(style, start, end):
             sid = match.group(1)
-            known = self._by_id[sid]
-            if sid != self._sid:
-                key = (self._sid, sid)
-                delta = deltas.get(key)
-                if delta is None:
-                    current = self._attrs
-                    if known.attrs is None or current is None:
-                        delta = f"\x1b[0;{known.full}m" if known.full else "\x1b[0m"
-                    else:
-                        delta = _sgr_delta(current, known.attrs, known.full)
-                    if self._sid:
-                        deltas[key] = delta
-                out.append(delta)
-                self._sid = sid
-                self._attrs = known.attrs
             text = "".join(cells[match.start():match.end()])
+            blank = not text.strip(" ")
+            key = (self._attrs, sid, blank)
+            move = moves.get(key)
+            if move is None:
+                move = moves[key] = self._move(self._attrs, self._by_id[sid], blank)
+            sgr, self._attrs = move
+            if sgr:
+                out.append(sgr)
+            known = self._by_id[sid]
             out.append(f"{known.open}{text}{known.close}" if known.open else text)
+
+    @staticmethod
+    def _move(now: Attrs | None, style: _Style, blank: bool) -> tuple[str, Attrs | None]:
+        """The SGR that makes the terminal draw `style` (for blank text: look like it), and the state after."""
+        want = style.attrs
+        if want is None:  # codes this encoder does not know: from a reset, and the state is unknown after
+            return (f"\x1b[0;{style.full}m" if style.full else "\x1b[0m"), None
+        if now is None:
+            fg, bg, flags = want
+            return f"\x1b[{';'.join(['0', *sorted(flags, key=int), *(c for c in (fg, bg) if c)])}m", want
+        if blank and style.blank_any_fg:
+            # A blank shows only its background: keep the foreground and the invisible attributes as
+            # they are (a number's colour, then the gap after it, costs one background code each).
+            want = (now[0], want[1], now[2] - _SHOWN_ON_BLANK)
+        return _sgr_delta(now, want), want
 
     def _raw(self, y: int, pieces: list[tuple[int, Strip]], console: Console, out: list[str]) -> None:
         """A row this encoder cannot cut into cells: sent as Textual sends it, and forgotten."""
@@ -431,7 +450,7 @@ class FrameDiff:
             out.append(f"\x1b[{y + 1};{x + 1}H")
             out.append(strip.render(console))
         out.append("\x1b[0m")
-        self._attrs, self._sid = _DEFAULT_ATTRS, ""
+        self._attrs = _DEFAULT_ATTRS
         width = len(self.style[y])
         self.text[y], self.style[y] = [" "] * width, UNKNOWN * width
 

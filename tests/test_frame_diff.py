@@ -83,8 +83,18 @@ class Terminal(pyte.Screen):
             super().draw(char)
 
 
+def shown(char) -> tuple:
+    """What a cell shows: a blank shows its background only (unless reversed, underlined or struck
+    through), so its foreground and bold/italic are free (FrameDiff keeps them from the cell before)."""
+    if char.data.strip(" "):
+        return tuple(char)
+    if char.reverse:
+        return char.data, "reverse", char.fg
+    return char.data, char.bg, char.underscore, char.strikethrough, (char.underscore or char.strikethrough) and char.fg
+
+
 def cells(screen: pyte.Screen) -> list[list[tuple]]:
-    return [[tuple(screen.buffer[y][x]) for x in range(screen.columns)] for y in range(screen.lines)]
+    return [[shown(screen.buffer[y][x]) for x in range(screen.columns)] for y in range(screen.lines)]
 
 
 @pytest.mark.parametrize("color_system", ["truecolor", "256"])

@@ -57,11 +57,16 @@ class TerminalApp(AttnApp):
 
 
 def rows(terminal: pyte.Screen) -> list[str]:
-    """Each line's characters, then each cell's colours and attributes where they differ from the line's first."""
+    """Each line's characters, then the colours and attributes each cell shows, where they change along the line.
+
+    A blank shows its background only (unless reversed, underlined or struck through): its foreground
+    and bold or italic are not compared (FrameDiff keeps them from the cell before)."""
     out = []
     for y, line in enumerate(terminal.display):
         cells = [terminal.buffer[y][x] for x in range(terminal.columns)]
-        attrs = [(c.fg, c.bg, c.bold, c.italics, c.underscore, c.strikethrough, c.reverse) for c in cells]
+        attrs = [(c.fg, c.bg, c.bold, c.italics, c.underscore, c.strikethrough, c.reverse)
+                 if c.data.strip(" ") or c.reverse or c.underscore or c.strikethrough else ("", c.bg)
+                 for c in cells]
         out.append(line + " | " + " ".join(f"{x}:{a}" for x, a in enumerate(attrs) if x == 0 or a != attrs[x - 1]))
     return out
 
