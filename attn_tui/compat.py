@@ -23,6 +23,7 @@ from textual.command import CommandList, CommandPalette
 from textual.expand_tabs import expand_tabs_inline
 from textual.geometry import Size
 from textual.message import Message
+from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Button, Input, OptionList
@@ -42,6 +43,9 @@ PRIVATE_NAMES = (
     ("textual.app:App", "_begin_batch"),
     ("textual.app:App", "_end_batch"),
     ("textual.widget:Widget", "_scroll_update"),
+    ("textual.widget:Widget", "_size_updated"),
+    ("textual.widget:Widget()", "_size"),
+    ("textual.widget:Widget()", "_container_size"),
     ("textual.widgets:Input", "_watch_value"),
     ("textual.widgets:Input", "_value"),
     ("textual.widgets:Input", "_position_to_cell"),
@@ -129,6 +133,28 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
         return
     widget.set_reactive(Widget.virtual_size, size)
     widget._scroll_update(size)
+
+
+class SteadyScrollbars:
+    """Mixin for ScrollView panes: a screen layout that changes nothing of the pane leaves its scroll bars alone.
+
+    After every layout Textual calls ScrollView._size_updated on each scroll view, with the viewport as
+    `virtual_size`; it differs from the view's own virtual size whenever a scroll bar shows, so every
+    layout re-set and repainted the scroll bars of every pane that had one: an extra frame or two per
+    layout (a focus change, a key that changes the footer), re-sending the same scroll bars.
+    """
+
+    _steady: tuple[Any, ...] | None = None
+    """(size, container size, virtual size) at the last update that went through."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        key = (size, container_size, self.virtual_size)  # type: ignore[attr-defined]
+        if (isinstance(self, ScrollView) and key == self._steady and size == self._size  # type: ignore[attr-defined]
+                and self._container_size == container_size):  # type: ignore[attr-defined]
+            return False  # what ScrollView._size_updated returns when nothing changed
+        changed: bool = super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
+        self._steady = (size, container_size, self.virtual_size)  # type: ignore[attr-defined]
+        return changed
 
 
 # -- frames on the wire -------------------------------------------------------------------------
@@ -482,10 +508,10 @@ def _pieces(update: CompositorUpdate) -> Iterator[tuple[int, int, Strip]]:
         return
     assert isinstance(update, ChopsUpdate)
     for y, x1, x2 in update.spans:
-        for end, (x, strip) in zip(update.chop_ends[y], update.chops[y].items(), strict=False):
-            if strip is None or x > x2 or end <= x1:
+        for end, (x, chop) in zip(update.chop_ends[y], update.chops[y].items(), strict=False):
+            if chop is None or x > x2 or end <= x1:
                 continue
-            yield y, x, strip if end <= x2 else strip.crop(0, min(end, x2) - x)
+            yield y, x, chop if end <= x2 else chop.crop(0, min(end, x2) - x)
 
 
 # -- inputs -------------------------------------------------------------------------------------

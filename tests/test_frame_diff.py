@@ -140,7 +140,7 @@ def test_an_unchanged_frame_sends_nothing_and_a_changed_cell_little():
 def test_colour_codes_name_only_what_changes():
     console = Console(color_system="256", force_terminal=True, width=WIDTH, height=1)
     a, b = Style(color="color(12)", bgcolor="color(234)"), Style(color="color(12)", bgcolor="color(23)")
-    strip = Strip([Segment("12", a), Segment(" ", b), Segment("34", a), Segment("56", Style(bold=True, color="color(12)",
-                                                                                          bgcolor="color(23)"))])
+    bold = Style(bold=True, color="color(12)", bgcolor="color(23)")
+    strip = Strip([Segment("12", a), Segment(" ", b), Segment("34", a), Segment("56", bold)])
     out = FrameDiff().encode(LayoutUpdate([[strip]], Region(0, 0, 7, 1)), (7, 1), console)
     assert out == "\x1b[1;1H\x1b[94;48;5;234m12\x1b[48;5;23m \x1b[48;5;234m34\x1b[1;48;5;23m56\x1b[0m"

@@ -148,8 +148,9 @@ class Presenter:
             self.inspector_line.update(line)
         query = matrix.token_at(row) if matrix.rows_are_tokens else None
         self.token_ids.set_highlight(query)
-        if self.embeddings.set_highlight(query) and query is not None:
-            self.embeddings.scroll_to(y=max(query - self.embeddings.size.height // 2, 0), animate=False)
+        # Issue 17: the embeddings scroll only when the query's row is out of view (set_highlight does
+        # it); re-centring on every cursor move scrolled, and so repainted, the whole pane each time.
+        self.embeddings.set_highlight(query)
         self.vocab.set_highlight(result.token_ids[query] if query is not None else None)
 
     def set_title(self, selector: str, title: str) -> None:
