@@ -8,23 +8,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 
 from attn_tui.commands import ExplorerCommands
-from attn_tui.compat import InputAfterClose
+from attn_tui.compat import InputAfterClose, RepaintAfterToast
 from attn_tui.config import DEFAULTS, AttentionConfig
+from attn_tui.frame_diff import FrameDiff
 from attn_tui.screens.explorer import ExplorerScreen
 from attn_tui.screens.export import ExportFlow, ExportRequest, Snapshot
 from attn_tui.text import printable, printable_lines
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+
     from attn_tui.result import Result
     from attn_tui.session import Session
 
 
-class AttnApp(InputAfterClose, App[int]):
+class AttnApp(InputAfterClose, RepaintAfterToast, App[int]):
     """attn-tui: watch self-attention being computed, step by step."""
 
     CSS_PATH = "app.tcss"
@@ -53,6 +57,20 @@ class AttnApp(InputAfterClose, App[int]):
                                        generate=generate)
         """The explorer: the app's default screen."""
         self.export_flow = ExportFlow(self, Path(export_dir))
+        self.frame_diff = FrameDiff()
+        """What the terminal shows: each frame sends only the cells that differ (issue 17: bytes over SSH)."""
+
+    def _display(self, screen: Screen[Any], renderable: Any) -> None:
+        # App._display writes a frame (headless apps write nothing; then nothing is encoded either).
+        super()._display(screen, self.frame_diff.wrap(screen, renderable))
+
+    def on_mount(self) -> None:
+        # Whatever ran while the app was suspended (ctrl+z, an editor) drew on the terminal.
+        for signal in (self.app_suspend_signal, self.app_resume_signal):
+            signal.subscribe(self, lambda _: self.frame_diff.invalidate(), immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.frame_diff.invalidate()  # a terminal may reflow or clear what it showed
 
     def get_default_screen(self) -> ExplorerScreen:
         return self.explorer

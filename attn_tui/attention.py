@@ -42,6 +42,7 @@ from attn_tui.config import (
     tokenize,
     validate,
 )
+from attn_tui.result import Chunks
 from attn_tui.stages import PIPELINE, STAGES
 
 __all__ = [
@@ -264,17 +265,22 @@ MATRICES = ("embeddings", *PIPELINE)
 """The result's tensors in pipeline order, as named in `--json` and `.npz` (the derived stages have flags)."""
 
 
-def derived_arrays(result: Any) -> dict[str, Any]:
+def derived_arrays(result: Any) -> dict[str, Chunks]:
     """The derived stages of every layer and head for `.npz`, named as `--json --value-weighted --rollout` names
-    them: value_weighted (L, H, T, T) and rollout (L, T, T), each head's and layer's `stage_tensor`."""
-    import numpy as np
+    them: value_weighted (L, H, T, T) and rollout (L, T, T), each head's and layer's `stage_tensor`, computed
+    one T × T slice at a time as the export writes them."""
+    layers, heads, t = result.n_layers, result.n_heads, result.n_tokens
 
-    layers, heads = range(result.n_layers), range(result.n_heads)
-    return {
-        "value_weighted": np.stack([np.stack([result.stage_tensor("value_weighted", layer, head).numpy()
-                                              for head in heads]) for layer in layers]),
-        "rollout": np.stack([result.stage_tensor("rollout", layer, 0).numpy() for layer in layers]),
-    }
+    def value_weighted() -> Iterator[Any]:
+        for layer in range(layers):
+            for head in range(heads):
+                yield result.stage_tensor("value_weighted", layer, head).numpy()
+
+    def rollout() -> Iterator[Any]:
+        for layer in range(layers):
+            yield result.stage_tensor("rollout", layer, 0).numpy()
+
+    return {"value_weighted": Chunks((layers, heads, t, t), value_weighted), "rollout": Chunks((layers, t, t), rollout)}
 
 
 @lru_cache(maxsize=2)

@@ -1,4 +1,5 @@
-"""Every place attn-tui reaches into Textual's private API, in one module, each saying what it works around.
+"""Every place attn-tui reaches into Textual's private API, each saying what it works around (the frame encoder,
+attn_tui.frame_diff, is the one other module that does: it lists its own PRIVATE_NAMES).
 
 Checked on Textual `CHECKED_FROM` up to (not including) `CHECKED_BELOW`; `tests/test_compat.py`
 fails when the installed version leaves that range or a private name these patches use is gone,
@@ -22,6 +23,7 @@ from textual.css.query import NoMatches
 from textual.expand_tabs import expand_tabs_inline
 from textual.geometry import Size
 from textual.message import Message
+from textual.scroll_view import ScrollView
 from textual.widget import Widget
 from textual.widgets import Button, Input, OptionList
 
@@ -47,8 +49,12 @@ PRIVATE_NAMES = (
     ("textual.drivers.linux_driver:LinuxDriver.__init__", "input_tty"),
     ("textual.app:App", "_begin_batch"),
     ("textual.app:App", "_screen_stack"),
+    ("textual.app:App", "_unnotify"),
     ("textual.app:App", "_end_batch"),
     ("textual.widget:Widget", "_scroll_update"),
+    ("textual.widget:Widget", "_size_updated"),
+    ("textual.widget:Widget()", "_size"),
+    ("textual.widget:Widget()", "_container_size"),
     ("textual.widgets:Input", "_watch_value"),
     ("textual.widgets:Input", "_value"),
     ("textual.widgets:Input", "_position_to_cell"),
@@ -198,6 +204,35 @@ class InputAfterClose:
         await super().on_event(event)  # type: ignore[misc]
 
 
+# -- notifications ------------------------------------------------------------------------------
+
+
+class RepaintAfterToast:
+    """App mixin: the screen is repainted once an expired toast has been removed.
+
+    Textual 8.2 removes an expired toast's holder (Toast._expire → App._unnotify, then remove()); when the
+    layout refresh that follows takes the scroll-only path (Screen._refresh_layout → Compositor.reflow_visible,
+    taken when a scroll refresh is pending and no widget asked for a layout) nothing marks the holder's old region
+    dirty, and the toast's text stays on the terminal until something else repaints those cells (seen at 80 × 24
+    once the panes stopped repainting the screen on every view change). A repaint of the whole screen after the
+    removal costs one frame of composition; attn_tui.frame_diff sends only the cells that differ (the toast's).
+    """
+
+    def _unnotify(self, notification: Any, refresh: bool = True) -> None:
+        super()._unnotify(notification, refresh)  # type: ignore[misc]
+        app: App[Any] = self  # type: ignore[assignment]
+        app.set_timer(TOAST_REMOVED, self._repaint)
+
+    def _repaint(self) -> None:
+        app: App[Any] = self  # type: ignore[assignment]
+        if app._screen_stack:  # not while shutting down
+            app.screen.refresh()
+
+
+TOAST_REMOVED = 0.1
+"""Seconds after a notification goes by which its toast's removal has run (a message or two)."""
+
+
 # -- the terminal the UI is drawn on -------------------------------------------------------------
 
 
@@ -274,6 +309,28 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
         return
     widget.set_reactive(Widget.virtual_size, size)
     widget._scroll_update(size)
+
+
+class SteadyScrollbars:
+    """Mixin for ScrollView panes: a screen layout that changes nothing of the pane leaves its scroll bars alone.
+
+    After every layout Textual calls ScrollView._size_updated on each scroll view, with the viewport as
+    `virtual_size`; it differs from the view's own virtual size whenever a scroll bar shows, so every
+    layout re-set and repainted the scroll bars of every pane that had one: an extra frame or two per
+    layout (a focus change, a key that changes the footer), re-sending the same scroll bars.
+    """
+
+    _steady: tuple[Any, ...] | None = None
+    """(size, container size, virtual size) at the last update that went through."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        key = (size, container_size, self.virtual_size)  # type: ignore[attr-defined]
+        if (isinstance(self, ScrollView) and key == self._steady and size == self._size  # type: ignore[attr-defined]
+                and self._container_size == container_size):  # type: ignore[attr-defined]
+            return False  # what ScrollView._size_updated returns when nothing changed
+        changed: bool = super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
+        self._steady = (size, container_size, self.virtual_size)  # type: ignore[attr-defined]
+        return changed
 
 
 # -- inputs -------------------------------------------------------------------------------------

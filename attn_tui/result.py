@@ -10,7 +10,8 @@ Layers and heads are 0-based here; the screen and every file number them from 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -104,8 +105,17 @@ class Result(Protocol):
     def json_items(self) -> Iterator[tuple[str, Any]]:
         """The `attn-tui --json` object of this result, key by key; tensors are streamed by the writer."""
 
-    def npz_arrays(self) -> dict[str, np.ndarray]:
-        """Every array an `.npz` export holds, by name (no pickled objects)."""
+    def npz_arrays(self) -> dict[str, np.ndarray | Chunks]:
+        """Every array an `.npz` export holds, by name (no pickled objects); a big derived one as `Chunks`."""
 
     def summary(self) -> str:
         """One line for the status bar: the shape of what is shown."""
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """An array of `shape` (float32) written to `.npz` a slice at a time: `parts()` yields its leading-axis
+    slices in order (each head's or layer's T × T), so an export never holds the whole array (issue 12, 16)."""
+
+    shape: tuple[int, ...]
+    parts: Callable[[], Iterator[Any]]

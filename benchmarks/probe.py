@@ -5,9 +5,11 @@ the driver at the end of every screen refresh. The headless driver writes nothin
 also encodes the update to terminal escape codes, as a real terminal driver would, before it
 stops the clock: a frame's cost includes the bytes it would have sent.
 
-The attention grid's `render_line` is wrapped too, so a frame counts as "showing the new result"
-only once the grid has drawn a line of the new result's matrix (not merely once `app.result`
-was assigned: a refresh that lands between the two would show the old picture).
+The attention grid's `render_line` and `set_matrix` are wrapped too, so a frame counts as "showing the
+new result" only once the grid has drawn a line of the new result's matrix or been given it before that
+frame (not merely once `app.result` was assigned: a refresh that lands between the two would show the
+old picture). The grid repaints only the lines that change (issue 17), so an edit that changes none of
+the visible cells draws no line of the grid at all.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class ProbeApp(AttnApp):
         self.first_frame_at: float | None = None
         self.first_result_frame_at: float | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[float]]] = []
+        self._matrix_set = False
+        """The grid was given a matrix since the last frame: the next frame shows it, even when none of its
+        visible lines changed (the grid then repaints none: issue 17)."""
         self.on_first_frame: Callable[[float], None] | None = None
         self.on_first_result: Callable[[float], None] | None = None
 
@@ -66,6 +71,13 @@ class ProbeApp(AttnApp):
             return render_line(y)
 
         grid.render_line = probed_render_line  # type: ignore[method-assign]
+        set_matrix = grid.set_matrix
+
+        def probed_set_matrix(matrix: Any, **kwargs: Any) -> None:
+            set_matrix(matrix, **kwargs)
+            self._matrix_set = True
+
+        grid.set_matrix = probed_set_matrix  # type: ignore[method-assign]
 
     def shows_result(self) -> bool:
         """The grid has drawn the matrix of the current result (so the frame shows it)."""
@@ -79,7 +91,11 @@ class ProbeApp(AttnApp):
         if renderable is None or self._batch_count:
             return
         if self.encode and self.is_headless and isinstance(renderable, CompositorUpdate):
-            renderable.render_segments(self.console)
+            # What the terminal driver writes: the frame through the app's FrameDiff (attn_tui.frame_diff).
+            self.frame_diff.wrap(screen, renderable).render_segments(self.console)
+        if self._matrix_set:
+            self._matrix_set = False
+            self.drawn_matrix = self.explorer.query_one("#attention-grid", MatrixView).matrix
         now = time.perf_counter()
         self.frames += 1
         self.frame_times.append(now)

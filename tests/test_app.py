@@ -405,6 +405,7 @@ async def test_missing_model_gives_the_install_line_and_toy_still_works(monkeypa
         assert "loading" not in app.query_one("#attention-grid", MatrixView).message
         assert "head" not in str(app.query_one("#stage-box").border_title)
         app.query_one("#model", Select).value = "toy"
+        await wait_for(pilot, lambda: app.model == "toy")  # Select.Changed is a message: settle reads app.model
         await settle(pilot)
         assert app.model == "toy" and not app.errors
         await pilot.press("end", "space", "x")

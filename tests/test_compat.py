@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import pytest
 
-from attn_tui import compat
+from attn_tui import compat, frame_diff
 
 
 def test_textual_is_in_the_range_the_patches_were_checked_on():
@@ -22,7 +22,7 @@ def test_textual_is_in_the_range_the_patches_were_checked_on():
         "re-check every patch in attn_tui/compat.py")
 
 
-@pytest.mark.parametrize(("where", "name"), compat.PRIVATE_NAMES)
+@pytest.mark.parametrize(("where", "name"), compat.PRIVATE_NAMES + frame_diff.PRIVATE_NAMES)
 def test_each_private_name_still_exists(where, name):
     module_name, _, class_name = where.partition(":")
     target = importlib.import_module(module_name)

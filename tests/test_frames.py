@@ -1,9 +1,11 @@
 """What the terminal shows, frame by frame, is what the app would draw from scratch.
 
-The panes repaint only the lines that changed, and an edit's echo may wait for its result: both
-could leave stale lines on the terminal that no snapshot would see (a snapshot draws the screen
-anew). Here every frame the app writes is fed to a terminal emulator (pyte), and after each burst
-of keys, once the app is quiet, that terminal must show exactly what a full redraw shows.
+The panes repaint only the lines that changed, an edit's echo may wait for its result, and each frame
+sends only the cells that differ from what the terminal shows (frame_diff.FrameDiff): each could leave
+stale cells on the terminal that no snapshot would see (a snapshot draws the screen anew). Here every
+frame the app writes, as it writes it, is fed to a terminal emulator (pyte), and after each burst of
+keys, once the app is quiet, that terminal must show exactly what a full redraw shows: the same
+characters, colours and attributes in every cell.
 """
 
 from __future__ import annotations
@@ -40,17 +42,33 @@ class TerminalApp(AttnApp):
         self.frames = 0
 
     def _display(self, screen, renderable) -> None:
-        super()._display(screen, renderable)
+        super()._display(screen, renderable)  # headless: nothing written, nothing encoded
         if isinstance(renderable, CompositorUpdate) and not self._batch_count:
-            self._stream.feed("".join(renderable.render_segments(self.console)))
+            # What AttnApp._display writes to a real terminal: the frame through the app's FrameDiff.
+            self._stream.feed(self.frame_diff.wrap(screen, renderable).render_segments(self.console))
             self.frames += 1
 
     def redrawn(self) -> list[str]:
-        """The screen drawn from scratch now, as the same emulator shows it."""
+        """The screen drawn from scratch now (Textual's own encoding), as the same emulator shows it."""
         fresh = pyte.Screen(self.terminal.columns, self.terminal.lines)
         update = self.screen._compositor.render_update(full=True)
         pyte.Stream(fresh).feed("".join(update.render_segments(self.console)))
-        return fresh.display
+        return rows(fresh)
+
+
+def rows(terminal: pyte.Screen) -> list[str]:
+    """Each line's characters, then the colours and attributes each cell shows, where they change along the line.
+
+    A blank shows its background only (unless reversed, underlined or struck through): its foreground
+    and bold or italic are not compared (FrameDiff keeps them from the cell before)."""
+    out = []
+    for y, line in enumerate(terminal.display):
+        cells = [terminal.buffer[y][x] for x in range(terminal.columns)]
+        attrs = [(c.fg, c.bg, c.bold, c.italics, c.underscore, c.strikethrough, c.reverse)
+                 if c.data.strip(" ") or c.reverse or c.underscore or c.strikethrough else ("", c.bg)
+                 for c in cells]
+        out.append(line + " | " + " ".join(f"{x}:{a}" for x, a in enumerate(attrs) if x == 0 or a != attrs[x - 1]))
+    return out
 
 
 async def quiet(app: TerminalApp, seconds: float = 0.12, timeout: float = 20.0) -> None:
@@ -75,7 +93,7 @@ async def compare(app: TerminalApp, tries: int = 5) -> list[str]:
     again, after a quiet wait, before calling a difference stale.
     """
     for _ in range(tries):
-        shown, fresh = app.terminal.display, app.redrawn()
+        shown, fresh = rows(app.terminal), app.redrawn()
         stale = [f"line {y}:\n  shown {a!r}\n  fresh {b!r}"
                  for y, (a, b) in enumerate(zip(shown, fresh, strict=True)) if a != b]
         if not stale:

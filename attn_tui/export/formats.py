@@ -8,6 +8,7 @@ written. Writers stream (a row at a time), so an export costs little more memory
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +71,30 @@ def _write_json(result: Result, selection: Selection, name: str, out: IO[Any]) -
 
 
 def _write_npz(result: Result, selection: Selection, name: str, out: IO[Any]) -> None:
+    """As `numpy.savez_compressed` writes it, an array at a time, and a `Chunks` array a slice at a time: the
+    export holds one T × T slice of a derived stage, never all of them (and never a copy of the result)."""
+    import zipfile
+
     import numpy as np
 
-    arrays: dict[str, Any] = result.npz_arrays()
-    np.savez_compressed(out, **arrays)
+    from attn_tui.result import Chunks
+
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for key, value in result.npz_arrays().items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                if not isinstance(value, Chunks):
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+                    continue
+                dtype = np.dtype(np.float32)
+                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": value.shape}
+                np.lib.format.write_array_header_1_0(member, header)
+                written = 0
+                for part in value.parts():
+                    data = np.ascontiguousarray(part, dtype=dtype).tobytes()
+                    member.write(data)
+                    written += len(data)
+                if written != dtype.itemsize * math.prod(value.shape):
+                    raise ValueError(f"{key}: the slices written do not make its shape {value.shape}")
 
 
 def _stage_names(suffix: str) -> Callable[[Result, Selection], list[str]]:

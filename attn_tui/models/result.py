@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from attn_tui.result import Chunks
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -214,11 +216,11 @@ class ModelResult:
         yield "token_ids", list(self.token_ids)
         yield "attentions", self.attentions
 
-    def npz_arrays(self) -> dict[str, np.ndarray]:
+    def npz_arrays(self) -> dict[str, np.ndarray | Chunks]:
         """model, tokens, token_ids, attentions (layers, heads, T, T), and the tensors they came from."""
         import numpy as np
 
-        arrays: dict[str, np.ndarray] = {
+        arrays: dict[str, np.ndarray | Chunks] = {
             "model": np.array(self.model),
             "prompt": np.array(self.prompt, dtype=np.str_),
             "tokens": np.array(list(self.tokens), dtype=np.str_),
@@ -234,9 +236,16 @@ class ModelResult:
                 arrays[name] = tensor.detach().cpu().numpy().copy()
         from attn_tui.analysis import value_weighted
 
-        # The derived stages, named as `--json --value-weighted --rollout` names them.
-        arrays["value_weighted"] = value_weighted(self.attentions, self.value_norms).numpy()  # (L, H, T, T)
-        arrays["rollout"] = self._rollout.numpy().copy()  # (L, T, T)
+        # The derived stages, named as `--json --value-weighted --rollout` names them, a layer at a time.
+        attentions, norms = self.attentions, self.value_norms
+        n_layers, n_heads, t = attentions.shape[0], attentions.shape[1], attentions.shape[-1]
+
+        def weighted() -> Iterator[np.ndarray]:
+            for layer in range(n_layers):
+                yield value_weighted(attentions[layer:layer + 1], norms[layer:layer + 1])[0].numpy()  # (H, T, T)
+
+        arrays["value_weighted"] = Chunks((n_layers, n_heads, t, t), weighted)
+        arrays["rollout"] = self._rollout.numpy()  # (L, T, T), already made for the screen
         return arrays
 
     def summary(self) -> str:
@@ -282,7 +291,7 @@ class Generation(ModelResult):
         yield "generated", list(self.generated)
         yield "continuation", self.continuation
 
-    def npz_arrays(self) -> dict[str, np.ndarray]:
+    def npz_arrays(self) -> dict[str, np.ndarray | Chunks]:
         import numpy as np
 
         arrays = super().npz_arrays()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual import events
-from textual.reactive import reactive
+from textual.reactive import Reactive, reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Select
 
 from attn_tui.sources import is_checkpoint_path, source_names, source_spec
@@ -28,28 +29,34 @@ if TYPE_CHECKING:
 class ExplorerActions(Screen[None]):
     """The explorer's view state (reactives) and the actions that change it; ExplorerScreen adds the panes."""
 
-    source: reactive[str] = reactive("toy", init=False)
+    # View state: every watcher below pushes what changed into the panes, which repaint themselves, so
+    # none of these repaints the screen (repaint=True drew every pane again, a whole-screen frame per
+    # key: issue 17).
+    source: reactive[str] = reactive("toy", init=False, repaint=False)
     """Which source the panes show: `toy` (the notebook) or a real model."""
     result: reactive[Result | None] = reactive(None, init=False, repaint=False, always_update=True)
     """The current source's latest result; None until it has run."""
-    stage: reactive[str] = reactive(DEFAULT_STAGE, init=False)
+    stage: reactive[str] = reactive(DEFAULT_STAGE, init=False, repaint=False)
     """The stage the big grid shows."""
-    model_layer: reactive[int] = reactive(0, init=False)
+    model_layer: reactive[int] = reactive(0, init=False, repaint=False)
     """The layer shown (0-based; not `layer`, which every widget has: its CSS layer)."""
-    head: reactive[int] = reactive(0, init=False)
+    head: reactive[int] = reactive(0, init=False, repaint=False)
     """The head shown (0-based)."""
-    overview: reactive[bool] = reactive(False, init=False)
+    overview: reactive[bool] = reactive(False, init=False, repaint=False)
     """Every head side by side instead of one head's grid."""
-    hide_special: reactive[bool] = reactive(False, init=False)
+    hide_special: reactive[bool] = reactive(False, init=False, repaint=False)
     """Hide special/first tokens and renormalise the rows."""
-    ab: reactive[str] = reactive("A", init=False)
+    ab: reactive[str] = reactive("A", init=False, repaint=False)
     """With prompt B set, what the grid shows: `A`, `B` or `A−B` (`b` steps through them)."""
-    table: reactive[bool] = reactive(False, init=False)
+    table: reactive[bool] = reactive(False, init=False, repaint=False)
     """The head table (every layer × head, with statistics) instead of one head's grid."""
-    side: reactive[str] = reactive("inspector", init=False)
+    side: reactive[str] = reactive("inspector", init=False, repaint=False)
     """In a narrow terminal, the pane beside the grid (inspector, tokens, embeddings, settings, vocab)."""
-    stale: reactive[bool] = reactive(False, init=False)
+    stale: reactive[bool] = reactive(False, init=False, repaint=False)
     """The shown result is not the one the current settings describe."""
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """Screen.focused, without its repaint of the whole screen on every focus change: the widgets whose
+    :focus styles change repaint themselves (set it with `set_focus`, as Screen.focused says)."""
 
     session: Session
     """The fields, their errors and the requests (ExplorerScreen makes it)."""

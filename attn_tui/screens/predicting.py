@@ -43,7 +43,7 @@ class PredictionsReady(Message):
 class PredictionsFlow(HeadTableFlow):
     """The next tokens after the grid's query, and the logit lens."""
 
-    lens: reactive[bool] = reactive(False, init=False)
+    lens: reactive[bool] = reactive(False, init=False, repaint=False)
     """The logit lens under the next-token predictions: every layer's top tokens."""
     _predicted: tuple[Any, int, bool] | None = None
     """(result, position, lens) whose predictions the pane shows or is waiting for."""

@@ -210,8 +210,9 @@ class Presenter:
         if view.overview:  # a generation's query, stepped through with < >, is marked beside every map
             self.walls.set_query(query if True in result.generated else None, result.n_tokens)
         self.token_ids.set_highlight(query)
-        if self.embeddings.set_highlight(query) and query is not None:
-            self.embeddings.scroll_to(y=max(query - self.embeddings.size.height // 2, 0), animate=False)
+        # Issue 17: the embeddings scroll only when the query's row is out of view (set_highlight does
+        # it); re-centring on every cursor move scrolled, and so repainted, the whole pane each time.
+        self.embeddings.set_highlight(query)
         self.vocab.set_highlight(result.token_ids[query] if query is not None else None)
         self.on_query(result, query)
 

@@ -59,7 +59,7 @@ def row_of_token(matrix: Matrix | None, position: int) -> int | None:
 class ThinkingActions(PredictionsFlow):
     """Generation and the word view (issue 16), on top of the next-token predictions and the explorer's actions."""
 
-    words: reactive[bool] = reactive(False, init=False)
+    words: reactive[bool] = reactive(False, init=False, repaint=False)
     """The word view: subword tokens merged into the prompt's words, in the stages that add up."""
 
     generate_count: int = DEFAULT_TOKENS

@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from rich.style import Style
 from textual.geometry import Region, Size
 
-from attn_tui.compat import set_virtual_size
+from attn_tui.compat import SteadyScrollbars, set_virtual_size
 
 
-class FrameStyle:
-    """Mixin for Line-API widgets: styles looked up once a frame, not once a line.
+class FrameStyle(SteadyScrollbars):
+    """Mixin for Line-API widgets: styles looked up once a frame, not once a line; scroll bars repainted
+    only when they change (compat.SteadyScrollbars).
 
     `rich_style` walks every ancestor's styles, and a component class's style is resolved from
     CSS on each call; per line, the two were half of a frame's cost.

@@ -112,7 +112,7 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
 
     def set_matrix(self, matrix: Matrix | None, *, dark: bool = True, message: str = "") -> None:
         """Show `matrix` (None: show `message`), keeping the cursor where it can stay."""
-        old, old_look = self.matrix, self._drawn_look
+        old, old_look, old_scale = self.matrix, self._drawn_look, self._scale
         self.matrix = matrix
         self.message = message
         self._dark = dark
@@ -131,20 +131,30 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         row, col = self.cursor
         self.set_reactive(MatrixView.cursor, (min(row, rows - 1), min(col, cols - 1)))
         self._drawn_look = self._look()
-        lines = self._changed_lines(old, old_look)
+        lines = self._changed_lines(old, old_look, old_scale)
         if lines is None:
             self.refresh()
         else:
             self.repaint_lines(lines)
 
     def set_highlight(self, row: int | None) -> bool:
-        """Emphasise `row` (the inspector's query) in a view without a cursor; True if it changed."""
+        """Emphasise `row` (the inspector's query) in a view without a cursor, scrolling only if it is out
+        of view (never re-centring: a scroll repaints the pane); True if it changed."""
         if row == self.highlight_row:
             return False
-        self.highlight_row = row
-        self._cache.clear()
-        self._drawn_look = self._look()
-        self.refresh()
+        old, self.highlight_row = self.highlight_row, row
+        top = int(self.scroll_y)
+        if row is not None and self.matrix is not None and self.size:
+            body = max(self.scrollable_content_region.height - 1, 1)
+            if not top <= row < top + body:
+                self.scroll_to(y=row if row < top else row - body + 1, animate=False, immediate=True)
+        look_before, look = self._drawn_look, self._look()
+        self._drawn_look = look
+        if int(self.scroll_y) != top or look_before is None or look is None or look_before[:-2] != look[:-2]:
+            self._cache.clear()
+            self.refresh()  # scrolled (or drawn from another matrix): every line is new
+        else:  # the two rows whose emphasis changed; the line cache keys on the emphasis already
+            self.repaint_lines(r - top + 1 for r in (old, row) if r is not None)
         return True
 
     def _look(self) -> tuple | None:
@@ -152,27 +162,54 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
         m = self.matrix
         if m is None:
             return None
+        # Not the column labels: a new word changes them, and only the visible ones matter (_changed_lines).
         return (m.shape, m.kind, m.low, m.high, m.masked is None, m.mask_text, self._dark, self._num_width,
-                self._spec, self._label_width, self._cell_width, self._compact_now, m.col_labels,
+                self._spec, self._label_width, self._cell_width, self._compact_now,
                 self.highlight_row, self.cursor)
 
-    def _changed_lines(self, old: Matrix | None, old_look: tuple | None) -> list[int] | None:
+    def _changed_lines(self, old: Matrix | None, old_look: tuple | None, old_scale: Scale | None) -> list[int] | None:
         """The visible lines that differ between `old` and the new matrix; None: all of them.
 
         An edit of the prompt's last word changes one row of the embeddings: one line is drawn
-        again, not the pane.
+        again, not the pane. When only the colour range moved (nearly every edit), a line is drawn
+        again where a value or a cell's colour changed (at 2,048 words, often none).
         """
         import numpy as np
 
-        new = self.matrix
-        if old is None or new is None or old_look is None or old_look != self._drawn_look or not self.size:
+        new, look = self.matrix, self._drawn_look
+        if old is None or new is None or old_look is None or look is None or not self.size:
+            return None
+        same_range = old_look[2:4] == look[2:4]
+        if old_look[:2] + old_look[4:] != look[:2] + look[4:] or (not same_range and old_scale is None):
             return None
         top = int(self.scroll_y)
         bottom = min(top + self.size.height - 1, new.shape[0])
         first, last, _ = self._visible_columns(self.scrollable_content_region.width, int(self.scroll_x))
-        changed = np.any(old.values[top:bottom, first:last] != new.values[top:bottom, first:last], axis=1)
-        return [row - top + 1 for row in range(top, bottom)
-                if changed[row - top] or old.row_labels[row] != new.row_labels[row]]
+        if bottom <= top:
+            return [0] if old.col_labels[first:last] != new.col_labels[first:last] else []
+        before, after = old.values[top:bottom, first:last], new.values[top:bottom, first:last]
+        moved = np.any(before != after, axis=1)
+        if old.masked is not None and new.masked is not None:
+            moved |= np.any(old.masked[top:bottom, first:last] != new.masked[top:bottom, first:last], axis=1)
+        recoloured = np.zeros(len(moved), dtype=bool)
+        if not same_range and before.size:
+            assert old_scale is not None and self._scale is not None
+            shape = before.shape
+            recoloured = np.any(np.asarray(old_scale.buckets(before.ravel())).reshape(shape)
+                                != np.asarray(self._scale.buckets(after.ravel())).reshape(shape), axis=1)
+        lines = [0] if old.col_labels[first:last] != new.col_labels[first:last] else []
+        for i, row in enumerate(range(top, bottom)):
+            if recoloured[i] or old.row_labels[row] != new.row_labels[row] or (moved[i] and (
+                    self.app.no_color or not self._compact_now  # blocks show a value's colour only
+                    and self._texts(old, row, first, last) != self._texts(new, row, first, last))):
+                lines.append(i + 1)
+        return lines
+
+    def _texts(self, m: Matrix, row: int, first: int, last: int) -> list[str]:
+        """The numbers row `row` shows in columns first..last (a value that moved may print the same)."""
+        masked = m.masked[row, first:last].tolist() if m.masked is not None else [False] * (last - first)
+        return [m.mask_text if hide else fmt(v, self._spec)
+                for v, hide in zip(m.values[row, first:last].tolist(), masked, strict=True)]
 
     def _layout(self) -> None:
         """Numbers or blocks, how many decimals, how wide the labels: from the zoom and the view's width."""
@@ -238,9 +275,19 @@ class MatrixView(FrameStyle, ScrollView, can_focus=True):
     # -- cursor -------------------------------------------------------------------------------
 
     def watch_cursor(self, old: tuple[int, int], new: tuple[int, int]) -> None:
-        self._cache.clear()
+        scroll = (self.scroll_x, self.scroll_y)
         self._scroll_to_cursor()
-        self.refresh()
+        look_before, look = self._drawn_look, self._look()
+        self._drawn_look = look
+        scrolled = (self.scroll_x, self.scroll_y) != scroll
+        if scrolled or look_before is None or look is None or look_before[:-2] != look[:-2]:
+            self._cache.clear()
+            self.refresh()  # scrolled: every line is new
+        else:
+            # The header (its column label) and the rows the cursor left and entered; the line cache
+            # keys on the cursor, so the other lines stay as they are.
+            top = int(self.scroll_y)
+            self.repaint_lines({0, old[0] - top + 1, new[0] - top + 1})
         self.post_message(self.CursorMoved(self, *new))
 
     def move_cursor(self, row: int, col: int) -> None:

@@ -102,7 +102,9 @@ class SettingsPanel(Vertical):
     def show_facts(self, lines: list[str]) -> None:
         """What a real model is (architecture, layers × heads, where it came from); nothing for the toy."""
         facts = self.query_one("#model-facts", Static)
-        facts.update("\n".join(lines))
+        text = "\n".join(lines)
+        if str(facts.content) != text:  # the same facts on every result: an update is a screen layout
+            facts.update(text)
         facts.display = bool(lines)
 
     def show_errors(self, errors: dict[str, str]) -> None:

@@ -67,13 +67,21 @@ class TokenIds(FrameStyle, ScrollView):
     def set_highlight(self, index: int | None) -> None:
         if index == self.highlight:
             return
-        self.highlight = index
+        old, self.highlight = self.highlight, index
+        top = int(self.scroll_y)
         if index is not None:
             for band, (start, end) in enumerate(self._bands):
                 if start <= index < end:
                     self.scroll_to_region(self._band_region(band), animate=False, immediate=True)
                     break
-        self.refresh()
+        if int(self.scroll_y) != top:
+            self.refresh()  # scrolled: every line is new
+            return
+        lines: set[int] = set()  # the bands of the word that lost the highlight and of the one that gained it
+        for band, (start, end) in enumerate(self._bands):
+            if any(i is not None and start <= i < end for i in (old, index)):
+                lines |= {2 * band - top, 2 * band + 1 - top}
+        self.repaint_lines(y for y in lines if 0 <= y < self.size.height)
 
     def _band_region(self, band: int):
         from textual.geometry import Region
@@ -170,14 +178,19 @@ class VocabMap(FrameStyle, ScrollView):
     def set_highlight(self, token_id: int | None) -> None:
         if token_id == self.highlight:
             return
-        self.highlight = token_id
+        old, self.highlight = self.highlight, token_id
+        top = int(self.scroll_y)
         for line, (_, i) in enumerate(self.items):
             if i == token_id:
                 from textual.geometry import Region
 
                 self.scroll_to_region(Region(0, line, 1, 1), animate=False, immediate=True)
                 break
-        self.refresh()
+        if int(self.scroll_y) != top:
+            self.refresh()  # scrolled: every line is new
+            return
+        self.repaint_lines(y for y, (_, i) in enumerate(self.items[top:top + self.size.height])
+                           if i is not None and i in (old, token_id))  # the old and the new id's lines
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
