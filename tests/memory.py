@@ -17,6 +17,22 @@ from pathlib import Path
 
 MiB = 1 << 20
 
+LAUNCHER = r"""
+import os, sys
+fd = int(sys.argv[1])
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    os.execv(sys.argv[2], sys.argv[2:])
+os.write(fd, f"{pid}\n".encode())
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, f"{usage.ru_maxrss} {status}\n".encode())
+"""
+"""A small process between the test and the measured one. A process's peak (ru_maxrss) counts, at exec,
+the resident set of the process it was forked from: a pytest worker that has loaded a model (1.1 GiB) made
+every process it started peak at 1.1 GiB. Forked from this launcher (about 10 MiB) instead, the measured
+process's peak is its own; the launcher reports it, and its exit status, on a pipe."""
+
 
 @dataclass
 class Peak:
@@ -41,8 +57,13 @@ def peak(args: list[str], *, stop_after: bytes | None = None, extra: int = 0,
     """
     command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "attn_tui", *args]
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=cwd, start_new_session=True)
+    report_read, report_write = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(report_write), *command], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, start_new_session=True,
+                            pass_fds=(report_write,))
+    os.close(report_write)
+    report = os.fdopen(report_read, "rb")
+    child = int(report.readline() or 0)  # the measured process (the launcher's child)
     os.set_blocking(proc.stdout.fileno(), False)
     out = bytearray()
     seen_at: int | None = None
@@ -68,14 +89,20 @@ def peak(args: list[str], *, stop_after: bytes | None = None, extra: int = 0,
                 raise TimeoutError(f"{args[:3]}… ran past {timeout} s")
             time.sleep(0.01)
     finally:
+        if done is None and child:
+            os.kill(child, signal.SIGKILL)  # the launcher reaps it and reports
         if done is None:
-            os.kill(proc.pid, signal.SIGKILL)
             _, status, usage = os.wait4(proc.pid, 0)
             done = status, usage
-        proc.returncode = os.waitstatus_to_exitcode(done[0])
+    with report:
+        measured = report.read().split()  # the measured process's own ru_maxrss and exit status
+    if len(measured) != 2:
+        raise RuntimeError(f"the launcher did not report (status {done[0]}): {proc.stderr.read()[-500:]!r}")
+    maxrss_kib, status = int(measured[0]), int(measured[1])
+    proc.returncode = os.waitstatus_to_exitcode(status)
     os.set_blocking(proc.stdout.fileno(), True)
     rest = proc.stdout.read()
-    return Peak(done[1].ru_maxrss * 1024 / MiB, proc.returncode, time.monotonic() - started, bytes(out + rest),
+    return Peak(maxrss_kib * 1024 / MiB, proc.returncode, time.monotonic() - started, bytes(out + rest),
                 proc.stderr.read())
 
 if __name__ == "__main__":

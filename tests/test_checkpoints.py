@@ -327,10 +327,10 @@ def test_token_cap():
 
 
 def test_result_holds_at_most_the_budget_at_the_limit(loaded):
-    # SmolLM2's cap (30 × 9 heads) with this budget is 410 tokens; the cap's reason is given.
+    # SmolLM2's cap (30 × 9 heads) with this budget is 268 tokens; the cap's reason is given.
     from attn_tui.models import token_cap
 
-    assert token_cap(30, 9, 64, 576) == 410
+    assert token_cap(30, 9, 64, 576) == 268
 
 
 # ── refusals ─────────────────────────────────────────────────────────────────────────────────────

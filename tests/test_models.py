@@ -465,12 +465,12 @@ def test_minilm_prompt_too_long_names_the_limit(minilm):
 
 @needs("smollm2")
 def test_smollm2_prompt_too_long_names_the_limit(smollm2):
-    # Trained to 8192 tokens; capped so that a result (30 × 9 maps of T² weights, and q, k, v) fits 256 MiB.
-    with pytest.raises(PromptTooLong, match=r"smollm2 takes at most 410 tokens \(this app's cap: it keeps all "
+    # Trained to 8192 tokens; capped so that a result (30 × 9 maps of T² weights, and q, k, v) fits 128 MiB.
+    with pytest.raises(PromptTooLong, match=r"smollm2 takes at most 268 tokens \(this app's cap: it keeps all "
                                             r"30 × 9 attention maps") as info:
-        smollm2.run("hello " * 419 + "hello")
-    assert info.value.limit == 410 and info.value.n_tokens == 420
-    assert smollm2.facts.max_tokens == models.MODEL_SPECS["smollm2"].max_tokens == 410
+        smollm2.run("hello " * 279 + "hello")
+    assert info.value.limit == 268 and info.value.n_tokens == 280
+    assert smollm2.facts.max_tokens == models.MODEL_SPECS["smollm2"].max_tokens == 268
 
 
 @needs("smollm2")

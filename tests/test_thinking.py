@@ -108,7 +108,9 @@ def test_model_derived_stages_against_report_and_loops(llama):
         np.testing.assert_allclose(result.stage_tensor("rollout", layer, 0).numpy(), expected[layer], atol=1e-5)
     arrays = result.npz_arrays()
     np.testing.assert_allclose(arrays["rollout"], report.rollout_of(result).numpy())
-    np.testing.assert_allclose(arrays["value_weighted"], report.value_weighted_of(result).numpy())
+    weighted = arrays["value_weighted"]  # written a layer at a time (attn_tui.result.Chunks)
+    assert weighted.shape == tuple(report.value_weighted_of(result).shape)
+    np.testing.assert_allclose(np.stack(list(weighted.parts())), report.value_weighted_of(result).numpy())
     hidden = stage_matrix(result, "rollout", 0, layer=1, hide_special=True)
     assert hidden.shape[0] == result.n_tokens - sum(result.special)
     np.testing.assert_allclose(hidden.values.sum(axis=1), 1.0, atol=1e-5)  # renormalised, like the weights

