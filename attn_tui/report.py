@@ -13,10 +13,9 @@ W_O) or a model's (‖v_j^h W_O^h‖). No textual, no rich; torch is imported wh
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from attn_tui.analysis import (
     DEFAULT_N,
@@ -33,6 +32,7 @@ from attn_tui.analysis import (
 )
 from attn_tui.argv import flag as argv_flag
 from attn_tui.config import MAX_ATTENTION_CELLS, AttentionConfig, field_problems
+from attn_tui.serialize import JSONObject, write_json  # the one streaming writer; nested objects included
 
 if TYPE_CHECKING:
     import numpy as np
@@ -406,59 +406,3 @@ def build(config: AttentionConfig, source: str, extras: Extras, result: Result |
         induction = induction_test(config if source == "toy" else _model(source), extras.induction_test,
                                    extras.induction_seed)
     return Report(result, extras, compare, stats, induction)
-
-
-# ── streaming JSON with nested objects ───────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True)
-class JSONObject:
-    """A nested JSON object whose values may be tensors: written key by key, tensors a row at a time."""
-
-    items: tuple[tuple[str, Any], ...]
-
-
-def _dumps(value: Any) -> str:
-    """serialize.dumps (JSON text, escaped for terminals) of any JSON value, not only an object."""
-    from attn_tui.serialize import dumps
-
-    write: Callable[[Any], str] = dumps
-    return write(value)
-
-
-def write_json(items: Iterable[tuple[str, Any]], out: IO[str]) -> None:
-    """`serialize.write_json` (the same text for the same items), and JSONObject values written the same way."""
-    out.write("{")
-    for n, (key, value) in enumerate(items):
-        out.write((", " if n else "") + _dumps(key) + ": ")
-        _write_value(value, out)
-    out.write("}")
-
-
-def _write_value(value: Any, out: IO[str]) -> None:
-    if isinstance(value, JSONObject):
-        write_json(value.items, out)
-    elif hasattr(value, "tolist"):
-        _write_tensor(_as_tensor(value), out)
-    else:
-        out.write(_dumps(value))
-
-
-def _as_tensor(value: Any) -> torch.Tensor:
-    import torch
-
-    return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
-
-
-def _write_tensor(tensor: torch.Tensor, out: IO[str]) -> None:
-    from attn_tui.serialize import tensor_to_lists
-
-    if tensor.dim() <= 1:
-        out.write(json.dumps(tensor_to_lists(tensor), allow_nan=False))
-        return
-    out.write("[")
-    for i in range(tensor.shape[0]):
-        if i:
-            out.write(", ")
-        _write_tensor(tensor[i], out)
-    out.write("]")

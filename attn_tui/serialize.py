@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from attn_tui.stages import PIPELINE
@@ -45,17 +46,33 @@ def dumps(data: dict[str, Any]) -> str:
     return _safe(json.dumps(data, ensure_ascii=False, allow_nan=False))
 
 
+@dataclass(frozen=True)
+class JSONObject:
+    """A nested JSON object whose values may be tensors: written key by key, tensors a row at a time."""
+
+    items: tuple[tuple[str, Any], ...]
+
+
 def write_json(items: Iterable[tuple[str, Any]], out: IO[str]) -> None:
-    """Write a JSON object key by key, tensors a row at a time: the same text as `dumps` of the whole
-    object, without ever holding it (at 2,048 words × 8 heads the whole text is gigabytes of lists)."""
+    """Write the JSON object of `items` (key, value) to `out`, tensors a row at a time, never holding the whole
+    text (at 2,048 words × 8 heads it is gigabytes of lists). A value may be a JSONObject (written the same
+    way), a torch tensor or a numpy array. `--json`, its extras and the JSON export all write through it."""
     out.write("{")
     for n, (key, value) in enumerate(items):
         out.write((", " if n else "") + _safe(json.dumps(key, ensure_ascii=False)) + ": ")
-        if hasattr(value, "tolist"):
-            _write_tensor(value, out)
+        if isinstance(value, JSONObject):
+            write_json(value.items, out)
+        elif hasattr(value, "tolist"):
+            _write_tensor(_as_tensor(value), out)
         else:
             out.write(_safe(json.dumps(value, ensure_ascii=False, allow_nan=False)))
     out.write("}")
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    import torch
+
+    return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
 
 
 def _write_tensor(tensor: torch.Tensor, out: IO[str]) -> None:
