@@ -10,7 +10,7 @@ from attn_tui.colors import make_scale
 from attn_tui.display import fmt, number_format
 from attn_tui.stages import Matrix
 from attn_tui.widgets.frame_style import FrameStyle
-from attn_tui.widgets.matrix import MASKED_STYLE
+from attn_tui.widgets.matrix_lines import MASKED_STYLE
 
 
 class Legend(FrameStyle, Widget):
