@@ -348,7 +348,7 @@ def _terminal() -> tuple[int, IO[str]] | None:
 def run_app(config: AttentionConfig, args: argparse.Namespace, generate: int = 0) -> int:
     """The explorer, on the terminal; a kill (SIGTERM, SIGHUP, SIGQUIT) quits it cleanly, terminal restored."""
     from attn_tui import runtime
-    from attn_tui.compat import patch_terminal_input, terminal_driver
+    from attn_tui.terminal_io import patch_terminal_input, terminal_driver
 
     driver = None
     restore = None

@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import pytest
 
-from attn_tui import compat, frame_diff
+from attn_tui import compat, frame_diff, terminal_io
 
 
 def test_textual_is_in_the_range_the_patches_were_checked_on():
@@ -22,7 +22,11 @@ def test_textual_is_in_the_range_the_patches_were_checked_on():
         "re-check every patch in attn_tui/compat.py")
 
 
-@pytest.mark.parametrize(("where", "name"), compat.PRIVATE_NAMES + frame_diff.PRIVATE_NAMES)
+PATCHED = (*compat.PRIVATE_NAMES, *frame_diff.PRIVATE_NAMES, *terminal_io.PRIVATE_NAMES)
+"""Every private name used, by the three modules that reach into Textual."""
+
+
+@pytest.mark.parametrize(("where", "name"), PATCHED)
 def test_each_private_name_still_exists(where, name):
     module_name, _, class_name = where.partition(":")
     target = importlib.import_module(module_name)

@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "attn_tui"
 CORE = ("config", "attention", "result", "stages", "sources", "compute", "session", "serialize", "argv", "export",
         "script", "text", "runtime", "models", "analysis", "report", "serve_guard")
 """Modules (and packages) with no screen: they run under `--json`, the tests and other programs."""
-UI = ("app", "screens", "widgets", "commands", "messages", "compat", "frame_diff", "display", "explain", "explain_flow",
-      "colors")
+UI = ("app", "screens", "widgets", "commands", "messages", "compat", "frame_diff", "terminal_io", "display", "explain",
+      "explain_flow", "colors")
 """The screen's side: textual and rich allowed, torch never imported (results arrive with their tensors)."""
 
 

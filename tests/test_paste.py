@@ -2,7 +2,7 @@
 
 Textual's XTermParser kept parsing escape sequences inside `ESC[200~ … ESC[201~` and reissued the ones
 it could not match as keys: pasting `" x\\x1b\\x12 y"` pressed ctrl+r (reset every setting and the prompt),
-`" x\\x1b\\x11"` pressed ctrl+q (quit). `compat.paste_as_text` reads the paste as text. These tests feed
+`" x\\x1b\\x11"` pressed ctrl+q (quit). `terminal_io.paste_as_text` reads the paste as text. These tests feed
 the real parser the bytes a terminal sends, then the app the events it made.
 """
 
@@ -13,7 +13,7 @@ from textual import events
 from textual._xterm_parser import XTermParser
 
 from attn_tui.app import AttnApp
-from attn_tui.compat import MAX_PASTE, paste_as_text
+from attn_tui.terminal_io import MAX_PASTE, paste_as_text
 from tests.scenarios import settle
 
 START, END = "\x1b[200~", "\x1b[201~"
