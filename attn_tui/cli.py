@@ -6,12 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from attn_tui import __version__
 from attn_tui.argv import flag
 from attn_tui.config import DEFAULTS, FIELD_NAMES, AttentionConfig, ConfigError, field_problems, parse_field
 from attn_tui.sources import SOURCE_NAMES
+from attn_tui.terminal_io import is_terminal
 from attn_tui.text import printable, scrub
 
 if TYPE_CHECKING:
@@ -40,11 +41,6 @@ def say(message: str) -> None:
     if sys.stderr is not None:  # None when started with stderr closed (2>&-)
         sys.stderr.write(f"{line}\n")
         sys.stderr.flush()
-
-
-def _tty(stream: object) -> bool:
-    """A terminal? A closed stream (`<&-` makes sys.stdin None) is not one."""
-    return stream is not None and stream.isatty()  # type: ignore[attr-defined]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,7 +226,7 @@ def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result
     if problems:
         field, message = next(iter(problems.items()))
         fail(f"{flag(field)}: {message}")
-    progress = _progress if model != "toy" and _tty(sys.stderr) else (lambda fraction, label: None)
+    progress = _progress if model != "toy" and is_terminal(sys.stderr) else (lambda fraction, label: None)
     try:
         return spec.open(progress, None, device).run(config)
     except SourceFailure as error:
@@ -327,38 +323,20 @@ def scrub_text_flags(args: argparse.Namespace) -> None:
             setattr(args, name, scrub(value))
 
 
-def _terminal() -> tuple[int, IO[str]] | None:
-    """The terminal to draw the UI on: stdin and stderr when both are one, else /dev/tty; None if there is none.
-
-    Textual draws on stderr, so `attn-tui 2>err.log` drew the whole UI into the log (and `>out` left it
-    sized 80 × 24). Like less and fzf, attn-tui then talks to the controlling terminal itself.
-    """
-    if _tty(sys.stdin) and _tty(sys.stderr) and _tty(sys.stdout):
-        return sys.stdin.fileno(), sys.__stderr__  # type: ignore[return-value]
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
-    except OSError:
-        return None
-    if not os.isatty(fd):
-        os.close(fd)
-        return None
-    return fd, open(os.dup(fd), "w", encoding="utf-8", errors="replace", closefd=True)  # noqa: SIM115
-
-
 def run_app(config: AttentionConfig, args: argparse.Namespace, generate: int = 0) -> int:
     """The explorer, on the terminal; a kill (SIGTERM, SIGHUP, SIGQUIT) quits it cleanly, terminal restored."""
     from attn_tui import runtime
-    from attn_tui.terminal_io import patch_terminal_input, terminal_driver
+    from attn_tui.terminal_io import find_terminal, patch_terminal_input, terminal_driver
 
     driver = None
     restore = None
     # textual-serve runs each browser connection's app on pipes, with its own driver (TEXTUAL_DRIVER).
     if not os.environ.get("TEXTUAL_DRIVER"):
         if sys.platform == "win32":
-            if not (_tty(sys.stdin) and _tty(sys.stdout)):
+            if not (is_terminal(sys.stdin) and is_terminal(sys.stdout)):
                 fail("attn-tui needs a terminal on stdin and stdout; use --json for scripts")
         else:
-            terminal = _terminal()
+            terminal = find_terminal()
             if terminal is None:
                 fail("attn-tui needs a terminal: stdin, stdout and stderr are not all one and /dev/tty "
                      "cannot be opened; use --json for scripts")

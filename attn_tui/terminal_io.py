@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import functools
-from typing import Any
+import os
+import sys
+from typing import IO, Any
 
 PRIVATE_NAMES = (
     ("textual.drivers.linux_driver", "getincrementaldecoder"),
@@ -173,3 +175,26 @@ def terminal_driver(fd: int, out: Any) -> type:
             return width or 80, height or 25
 
     return TerminalDriver
+
+
+def is_terminal(stream: object) -> bool:
+    """A terminal? A closed stream (`<&-` makes sys.stdin None) is not one."""
+    return stream is not None and stream.isatty()  # type: ignore[attr-defined]
+
+
+def find_terminal() -> tuple[int, IO[str]] | None:
+    """The terminal to draw the UI on: stdin and stderr when both are one, else /dev/tty; None if there is none.
+
+    Textual draws on stderr, so `attn-tui 2>err.log` drew the whole UI into the log (and `>out` left it
+    sized 80 × 24). Like less and fzf, attn-tui then talks to the controlling terminal itself.
+    """
+    if is_terminal(sys.stdin) and is_terminal(sys.stderr) and is_terminal(sys.stdout):
+        return sys.stdin.fileno(), sys.__stderr__  # type: ignore[return-value]
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    if not os.isatty(fd):
+        os.close(fd)
+        return None
+    return fd, open(os.dup(fd), "w", encoding="utf-8", errors="replace", closefd=True)  # noqa: SIM115
