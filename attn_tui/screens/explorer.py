@@ -173,13 +173,14 @@ class ExplorerScreen(EditingFlow):
         for field in self.query(SafeInput):
             field.on_edit = self._field_edited
         prompt.focus()
-        self._sync_widgets(self.start_config)
-        self._apply_source()
-        self.watch_side(self.side)
-        if self.session.compare.strip():
-            self.add_class("-compare-open", "-comparing")
-        self.query_one("#compare", Input).cursor_blink = False
-        self.update_layout(self.app.size)
+        with self.one_restyle():
+            self._sync_widgets(self.start_config)
+            self._apply_source()
+            self.watch_side(self.side)
+            if self.session.compare.strip():
+                self.add_class("-compare-open", "-comparing")
+            self.query_one("#compare", Input).cursor_blink = False
+            self.update_layout(self.app.size)
         self.presenter.show_stage_bar(None, self.view_state())
         self._render_status()
         # Let the first frame reach the terminal before the worker starts importing torch.
@@ -189,7 +190,8 @@ class ExplorerScreen(EditingFlow):
         self.service.close()
 
     def on_resize(self, event: events.Resize) -> None:
-        self.update_layout(event.size)
+        with self.one_restyle():
+            self.update_layout(event.size)
 
     def update_layout(self, size: tuple[int, int]) -> None:
         """Wide, narrow (one scrolling column) or too small, for a terminal of `size`."""
