@@ -147,8 +147,14 @@ class ComputeService:
             if request.generate:
                 self._newest_generation = request.generation
             self._wake.notify()
-        if self._thread is None:
-            # Started with the first request, after the first frame: its first act is importing torch.
+        self.start()
+
+    def start(self) -> None:
+        """Start the compute thread, if not yet: its first act is importing torch (the app calls this once its
+        first frame is written, before the first request; a request starts it too)."""
+        with self._wake:
+            if self._thread is not None or self._closing:
+                return
             self._thread = threading.Thread(target=self._loop, name="attn-tui compute", daemon=True)
             self._thread.start()
 
@@ -168,6 +174,7 @@ class ComputeService:
         from attn_tui import runtime
 
         try:
+            runtime.load_torch_library()  # without the interpreter lock: the UI thread keeps drawing
             runtime.configure_torch()
             from attn_tui import stages  # noqa: F401 — numpy, before the first result is timed
         except Exception as error:  # noqa: BLE001 — a broken torch install is said, not raised in a thread

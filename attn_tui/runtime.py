@@ -59,6 +59,35 @@ def configure_malloc() -> None:
         pass
 
 
+def load_torch_library() -> None:
+    """Load torch's native library (libtorch_cpu, 430 MB) through ctypes, before `import torch` (app only).
+
+    A fifth of `import torch` is the dynamic loader mapping and relocating libtorch_cpu. Imported as an
+    extension module, that happens with the interpreter lock held, so the UI thread cannot draw meanwhile;
+    through ctypes the lock is released, and the UI thread finishes its first frames on the other core
+    while the compute thread waits for the loader. `import torch` then finds the library loaded.
+    Loaded as a dependency would be (RTLD_LOCAL), from the `torch` package Python would import, without
+    running any of its Python; no torch, or one without the library, is left for that import to report.
+    (Started before Textual's import instead, it slowed that import by 0.2 s: BENCHMARKS.md, issue 17.)
+    """
+    import contextlib
+    import ctypes
+    import importlib.util
+    from pathlib import Path
+
+    configure_malloc()  # its environment is read when the library loads
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return
+    if spec is None or not spec.submodule_search_locations:
+        return
+    library = Path(next(iter(spec.submodule_search_locations))) / "lib" / "libtorch_cpu.so"
+    if library.is_file():
+        with contextlib.suppress(OSError):  # `import torch` says what is wrong with it
+            ctypes.CDLL(str(library))
+
+
 # -- signals ------------------------------------------------------------------------------------
 
 QUIT_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGINT")
