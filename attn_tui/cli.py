@@ -217,7 +217,9 @@ def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result
     from attn_tui import runtime
     from attn_tui.sources import SourceFailure, source_spec
 
+    runtime.pause_gc()
     runtime.configure_torch()
+    runtime.resume_gc()
     try:
         spec = source_spec(model)
     except ValueError as error:
@@ -326,6 +328,8 @@ def scrub_text_flags(args: argparse.Namespace) -> None:
 def run_app(config: AttentionConfig, args: argparse.Namespace, generate: int = 0) -> int:
     """The explorer, on the terminal; a kill (SIGTERM, SIGHUP, SIGQUIT) quits it cleanly, terminal restored."""
     from attn_tui import runtime
+
+    runtime.pause_gc()  # until torch is loaded (the compute thread resumes it)
     from attn_tui.terminal_io import find_terminal, patch_terminal_input, terminal_driver
 
     driver = None

@@ -183,6 +183,8 @@ class ComputeService:
                 self._closing, self._busy, self._pending = True, False, None
             self._deliver(Failed(None, None, self._broken))
             return
+        finally:
+            runtime.resume_gc()  # start-up is over: torch, Textual and the panes are loaded (cli.run_app)
         while True:
             with self._wake:
                 while self._pending is None and not self._closing:

@@ -27,6 +27,35 @@ def configure_torch(threads: int = 2) -> None:
     _configured = True
 
 
+_gc_paused = False
+
+
+def pause_gc() -> None:
+    """No cyclic garbage collection while the app starts (call first thing; `resume_gc` ends the pause).
+
+    Start-up makes objects that live as long as the process: Textual's and torch's modules, the widgets.
+    Collecting finds nothing among them, yet each full collection walks them all: 0.44 s of collections
+    from launch to the first result, 0.36 s of it while torch imported, on the interpreter lock the
+    import needs (BENCHMARKS.md, issue 17)."""
+    global _gc_paused
+    import gc
+
+    gc.disable()
+    _gc_paused = True
+
+
+def resume_gc() -> None:
+    """End `pause_gc`: what start-up made moves out of the collector's way for good (`gc.freeze`), and
+    collection resumes for everything made after. Nothing, if collection was not paused."""
+    global _gc_paused
+    import gc
+
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.enable()
+
+
 _malloc_configured = False
 
 
@@ -60,18 +89,24 @@ def configure_malloc() -> None:
 
 
 def load_torch_library() -> None:
-    """Load torch's native library (libtorch_cpu, 430 MB) through ctypes, before `import torch` (app only).
+    """Load torch's native library (libtorch_cpu, 430 MB) now, before `import torch`, without the interpreter lock.
 
-    A fifth of `import torch` is the dynamic loader mapping and relocating libtorch_cpu. Imported as an
-    extension module, that happens with the interpreter lock held, so the UI thread cannot draw meanwhile;
-    through ctypes the lock is released, and the UI thread finishes its first frames on the other core
-    while the compute thread waits for the loader. `import torch` then finds the library loaded.
-    Loaded as a dependency would be (RTLD_LOCAL), from the `torch` package Python would import, without
-    running any of its Python; no torch, or one without the library, is left for that import to report.
-    (Started before Textual's import instead, it slowed that import by 0.2 s: BENCHMARKS.md, issue 17.)
+    A sixth of `import torch` is the dynamic loader mapping and relocating libtorch_cpu. Python holds the
+    interpreter lock while it loads an extension module (and so does `ctypes.CDLL`): the UI thread, which
+    lays out and draws the frames that follow the first one, stood still meanwhile. `dlopen` called as a
+    foreign function runs without the lock; the compute thread calls this first, then imports torch, which
+    finds the library loaded. Loaded as a dependency would be (RTLD_LOCAL), from the `torch` package Python
+    would import, without running any of its Python; no torch, or one without the library, is left for that
+    import to report. (Started on a thread of its own before Textual's import instead, it slowed the first
+    frame by 0.15-0.3 s: BENCHMARKS.md, issue 17.)
     """
-    import contextlib
-    import ctypes
+    library = _torch_library()
+    if library is not None:
+        _dlopen(library)
+
+
+def _torch_library() -> str | None:
+    """The path of libtorch_cpu in the `torch` package Python would import, without importing it; None if none."""
     import importlib.util
     from pathlib import Path
 
@@ -79,13 +114,25 @@ def load_torch_library() -> None:
     try:
         spec = importlib.util.find_spec("torch")
     except (ImportError, ValueError):
-        return
+        return None
     if spec is None or not spec.submodule_search_locations:
-        return
+        return None
     library = Path(next(iter(spec.submodule_search_locations))) / "lib" / "libtorch_cpu.so"
-    if library.is_file():
-        with contextlib.suppress(OSError):  # `import torch` says what is wrong with it
-            ctypes.CDLL(str(library))
+    return str(library) if library.is_file() else None
+
+
+def _dlopen(path: str) -> None:
+    """dlopen(path) without the interpreter lock (ctypes releases it around a foreign call); never raises."""
+    import contextlib
+    import ctypes
+    import os
+
+    for name in (None, "libc.so.6", "libdl.so.2"):  # glibc 2.34+ has dlopen in libc; older ones in libdl
+        with contextlib.suppress(OSError, AttributeError):
+            dlopen = ctypes.CDLL(name).dlopen
+            dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+            dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL)  # kept loaded: the handle is never closed
+            return
 
 
 # -- signals ------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ import time
 
 
 def main() -> int:
+    from attn_tui import runtime
+
+    runtime.pause_gc()  # as `attn-tui` does (cli.run_app)
     from attn_tui.config import DEFAULTS
     from benchmarks.probe import ProbeApp
 
