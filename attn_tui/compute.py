@@ -64,6 +64,9 @@ class Computed:
     """A generation still running: (fraction done, what it did last) after the tokens in `result`; None: done."""
     stopped: str = ""
     """Why a generation ended early (cancelled: `result` holds the tokens made before), or ""."""
+    cpu_seconds: float | None = None
+    """The compute thread's own processor time for it (`seconds` also counts waiting for the interpreter
+    lock while the UI thread draws); None when not measured."""
 
 
 @dataclass(frozen=True)
@@ -282,15 +285,16 @@ class ComputeService:
         return source
 
     def _run(self, request: Request) -> Computed | Failed:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             source = self._open(request.source)
             if request.generate:
                 return self._generate(source, request, started)
             result = source.run(request.config)
             compare = self._compare(source, request)
-            return Computed(request, result, time.perf_counter() - started, self._grid(result, request.view),
-                            compare)
+            grid = self._grid(result, request.view)
+            return Computed(request, result, time.perf_counter() - started, grid, compare,
+                            cpu_seconds=time.thread_time() - cpu_started)
         except (ConfigError, SourceFailure) as error:  # validated already; kept so that nothing can escape
             return Failed(request, error.field, str(error))
         except Exception as error:  # noqa: BLE001 — the worker outlives any failure and says what it was

@@ -38,6 +38,8 @@ class Session:
     note: str = "loading torch…"
     """What the status says while there is no result yet."""
     last_seconds: float = 0.0
+    last_cpu_seconds: float = 0.0
+    """The last shown computation's own processor time (Computed.cpu_seconds; its wall time if not measured)."""
     """How long the shown result took to compute."""
     compare: str = ""
     """Prompt B, compared with the prompt (empty: no comparison)."""
@@ -112,6 +114,7 @@ class Session:
             return False
         self.shown_generation = request.generation
         self.last_seconds = outcome.seconds
+        self.last_cpu_seconds = outcome.seconds if outcome.cpu_seconds is None else outcome.cpu_seconds
         self.note = ""
         return True
 

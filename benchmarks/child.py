@@ -50,6 +50,7 @@ def main(argv: list[str]) -> int:
     threads = int(argv[3]) if len(argv) > 3 and argv[2] == "--threads" else None
     from attn_tui import runtime
 
+    runtime.pause_gc()  # as `attn-tui` does (cli.run_app): the app's compute thread resumes it
     if threads is None:
         runtime.configure_torch()  # the app's own choice
     else:

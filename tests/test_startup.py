@@ -39,7 +39,8 @@ async def test_torch_starts_loading_once_the_first_frame_is_out(monkeypatch):
     order: list[str] = []
     start, first_request = ComputeService.start, ThinkingActions.first_request
     monkeypatch.setattr(ComputeService, "start", lambda self: (order.append("start"), start(self))[1])
-    monkeypatch.setattr(ThinkingActions, "first_request", lambda self: (order.append("request"), first_request(self))[1])
+    monkeypatch.setattr(ThinkingActions, "first_request",
+                        lambda self: (order.append("request"), first_request(self))[1])
     app = AttnApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -83,9 +83,12 @@ class EditingFlow(ThinkingActions):
         Typing draws its echo at once; the result follows a frame later, and Textual paces frames
         1/60 s apart, so a 1 ms computation showed after 30–50 ms. When the last computation was
         quick, the echo waits for the result instead and both show in one frame. A slow one
-        (a long prompt, a real model) never holds: the echo shows at once.
+        (a long prompt, a real model) never holds: the echo shows at once. Quick is the computation's
+        own processor time: its wall time also counts waiting for the UI thread, and one computation
+        slowed by drawing an echo made the next echo show unheld, which slowed the next computation
+        in turn (a tenth of the edits at 10 words took 50-60 ms instead of 10-20: issue 17).
         """
-        if self._hold is not None and self.session.last_seconds <= HOLD_IF_FASTER and self.source == "toy":
+        if self._hold is not None and self.session.last_cpu_seconds <= HOLD_IF_FASTER and self.source == "toy":
             self._hold.hold(FRAME_HOLD)
 
     def _release_frame(self) -> None:

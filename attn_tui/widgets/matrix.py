@@ -24,6 +24,8 @@ from attn_tui.widgets.matrix_lines import MatrixLines
 MAX_LABEL = 12
 """Row labels are cut to this many cells, unless the view has room to spare (then up to WIDE_LABEL)."""
 WIDE_LABEL = 24
+MIN_LABEL = 4
+"""When the cells need the room, row labels are cut down to this many cells before a scroll bar shows."""
 CACHE_LINES = 512
 AUTO_BLOCKS = 32
 """In auto zoom, a matrix with more columns than this shows colour blocks when its numbers do not fit."""
@@ -234,6 +236,11 @@ class MatrixView(MatrixLines, can_focus=True):
             room = (view - label) // cols - 1
             width = max(width, min(longest_col, room))
         cell = 2 if blocks else width + 1
+        if view > 0 and label + cols * cell > view:
+            # The cells fit but the labels push them over: the labels give way (cut with …), down to a few
+            # letters. Otherwise a word one letter longer showed a scroll bar, and each letter typed laid
+            # the whole screen out again as it came and went (issue 17).
+            label = max(min(label, view - cols * cell), self._digits + 1 + MIN_LABEL + 1)
         spare = view - (label + cols * cell)
         if spare > 0 and self._longest > MAX_LABEL:  # room to spare: longer words
             label += min(spare, WIDE_LABEL - MAX_LABEL, self._longest - MAX_LABEL)
