@@ -217,9 +217,7 @@ def _compute(config: AttentionConfig, model: str, device: str = "cpu") -> Result
     from attn_tui import runtime
     from attn_tui.sources import SourceFailure, source_spec
 
-    runtime.pause_gc()
     runtime.configure_torch()
-    runtime.resume_gc()
     try:
         spec = source_spec(model)
     except ValueError as error:

@@ -211,7 +211,14 @@ class MatrixView(MatrixLines, can_focus=True):
         if m is None:
             return
         rows, cols = m.shape
-        view = max(self.scrollable_content_region.width, 0)
+        # The width the cells get once the vertical scroll bar is there, if the rows will need one: measured
+        # before it shows, the cells got a column too many, a horizontal bar came with it, and the first
+        # later change of the matrix redrew every row at the right width (issue 17).
+        region = self.content_region
+        view = region.width
+        if rows + 1 > region.height and self.styles.overflow_y != "hidden":
+            view -= self.styles.scrollbar_size_vertical
+        view = max(view, 0)
         sequential = m.kind == "sequential"
 
         def number_width(extra: int) -> tuple[int, str]:
@@ -236,11 +243,12 @@ class MatrixView(MatrixLines, can_focus=True):
             room = (view - label) // cols - 1
             width = max(width, min(longest_col, room))
         cell = 2 if blocks else width + 1
-        if view > 0 and label + cols * cell > view:
-            # The cells fit but the labels push them over: the labels give way (cut with …), down to a few
-            # letters. Otherwise a word one letter longer showed a scroll bar, and each letter typed laid
-            # the whole screen out again as it came and went (issue 17).
-            label = max(min(label, view - cols * cell), self._digits + 1 + MIN_LABEL + 1)
+        if label + cols * cell > view >= cols * cell + self._digits + 1 + MIN_LABEL + 1:
+            # Every column fits but the labels push them over: the labels give way (cut with …), down to a
+            # few letters. Otherwise a word one letter longer showed a scroll bar, and each letter typed laid
+            # the whole screen out again as it came and went (issue 17). A matrix that scrolls anyway keeps
+            # its labels whole.
+            label = view - cols * cell
         spare = view - (label + cols * cell)
         if spare > 0 and self._longest > MAX_LABEL:  # room to spare: longer words
             label += min(spare, WIDE_LABEL - MAX_LABEL, self._longest - MAX_LABEL)
