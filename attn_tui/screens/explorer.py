@@ -128,6 +128,15 @@ class ExplorerScreen(EditingFlow):
     # -- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # The screen's classes before its widgets mount, so that each is styled once, as it mounts: set in
+        # on_mount, they restyled all 87 widgets again before the first frame (issue 17).
+        with self.one_restyle():
+            for name in SIDE_NAMES:
+                self.set_class(name == self.side, f"-side-{name}")
+            self.set_class(self.source != "toy", "-model")
+            if self.session.compare.strip():
+                self.add_class("-compare-open", "-comparing")
+            self._layout_classes(self.app.size)
         yield Static("", id="status", markup=False)
         with Vertical(id="prompt-box"):
             yield SafeInput(self.start_config.prompt, id="prompt", compact=True, select_on_focus=False,
@@ -204,14 +213,18 @@ class ExplorerScreen(EditingFlow):
             # The panes are about to be hidden, and with them the focused field: remember it, so that
             # focus comes back there (not to the grid, where the next `r` typed would reset everything).
             self._focus_before_too_small = self.focused
-        self.set_class(too_small, "-too-small")
-        self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
-        self.set_class(width < TIGHT_WIDTH, "-tight")
+        self._layout_classes(size)
         if width < TIGHT_WIDTH and self.result is not None and self.presenter is not None:
             self.presenter.show_inspector(self.result, self.view_state())  # fill the one-line inspector
         if not too_small and self._focus_before_too_small is not None:
             widget, self._focus_before_too_small = self._focus_before_too_small, None
             self.call_after_refresh(widget.focus)
+
+    def _layout_classes(self, size: tuple[int, int]) -> None:
+        width, height = size
+        self.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
+        self.set_class(width < WIDE_WIDTH or height < WIDE_HEIGHT, "-narrow")
+        self.set_class(width < TIGHT_WIDTH, "-tight")
 
     def view_state(self) -> ViewState:
         return ViewState(self.stage, self.model_layer, self.head, self.overview, self.hide_special,
