@@ -108,3 +108,40 @@ async def test_collection_is_paused_until_torch_is_loaded():
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+async def test_the_screen_is_not_restyled_when_it_mounts(monkeypatch):
+    """The screen's classes are set in compose, before its widgets mount: on_mount (the layout, the side
+    pane, the source) then changes no class, and the 87 widgets are not styled a second time before the
+    first frame (about 0.1 s)."""
+    from textual.css.stylesheet import Stylesheet
+
+    from attn_tui.screens.explorer import ExplorerScreen
+
+    styled: list[int] = []
+    mounting = [False]
+    update_nodes, on_mount = Stylesheet.update_nodes, ExplorerScreen.on_mount
+
+    def counting_update_nodes(self, nodes, animate=False):
+        nodes = list(nodes)
+        if mounting[0]:
+            styled.append(len(nodes))
+        return update_nodes(self, nodes, animate)
+
+    def counting_on_mount(self):
+        mounting[0] = True
+        try:
+            on_mount(self)
+        finally:
+            mounting[0] = False
+
+    monkeypatch.setattr(Stylesheet, "update_nodes", counting_update_nodes)
+    monkeypatch.setattr(ExplorerScreen, "on_mount", counting_on_mount)
+    for size, narrow in (((120, 40), False), ((80, 24), True)):
+        styled.clear()
+        app = AttnApp(compare="a b c")
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            assert styled == []
+            assert app.screen.has_class("-narrow") is narrow
+            assert app.screen.has_class("-side-inspector", "-compare-open", "-comparing")
