@@ -35,9 +35,9 @@ class AttnApp(InputAfterClose, RepaintAfterToast, App[int]):
     TITLE = "attn-tui"
     COMMANDS = App.COMMANDS | {ExplorerCommands}
     show_timing = True
-    _drawn = False
-    """A frame has been written."""
     """Show the last computation's time in the status bar (snapshot tests turn it off: it varies)."""
+    _drawn = False
+    """A frame has been written (the first one starts the compute thread)."""
 
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),

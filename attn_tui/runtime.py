@@ -100,6 +100,7 @@ def load_torch_library() -> None:
     import to report. (Started on a thread of its own before Textual's import instead, it slowed the first
     frame by 0.15-0.3 s: BENCHMARKS.md, issue 17.)
     """
+    configure_malloc()  # its environment is read when the library loads
     library = _torch_library()
     if library is not None:
         _dlopen(library)
@@ -110,7 +111,6 @@ def _torch_library() -> str | None:
     import importlib.util
     from pathlib import Path
 
-    configure_malloc()  # its environment is read when the library loads
     try:
         spec = importlib.util.find_spec("torch")
     except (ImportError, ValueError):

@@ -38,9 +38,9 @@ class Session:
     note: str = "loading torch…"
     """What the status says while there is no result yet."""
     last_seconds: float = 0.0
+    """How long the shown result took to compute."""
     last_cpu_seconds: float = 0.0
     """The last shown computation's own processor time (Computed.cpu_seconds; its wall time if not measured)."""
-    """How long the shown result took to compute."""
     compare: str = ""
     """Prompt B, compared with the prompt (empty: no comparison)."""
     activity: str = ""

@@ -131,8 +131,7 @@ class ExplorerScreen(EditingFlow):
         # The screen's classes before its widgets mount, so that each is styled once, as it mounts: set in
         # on_mount, they restyled all 87 widgets again before the first frame (issue 17).
         with self.one_restyle():
-            for name in SIDE_NAMES:
-                self.set_class(name == self.side, f"-side-{name}")
+            self._side_classes(self.side)
             self.set_class(self.source != "toy", "-model")
             if self.session.compare.strip():
                 self.add_class("-compare-open", "-comparing")
@@ -186,13 +185,11 @@ class ExplorerScreen(EditingFlow):
             self._sync_widgets(self.start_config)
             self._apply_source()
             self.watch_side(self.side)
-            if self.session.compare.strip():
-                self.add_class("-compare-open", "-comparing")
             self.query_one("#compare", Input).cursor_blink = False
             self.update_layout(self.app.size)
         self.presenter.show_stage_bar(None, self.view_state())
         self._render_status()
-        # Let the first frame reach the terminal before the worker starts importing torch.
+        # After the first frame, which also starts the compute thread (AttnApp._display).
         self.call_after_refresh(self.first_request)
 
     def on_unmount(self) -> None:
@@ -394,9 +391,12 @@ class ExplorerScreen(EditingFlow):
         self._render_stage()
 
     def watch_side(self, side: str) -> None:
+        self._side_classes(side)
+        self.query_one(SideTabs).show(side)
+
+    def _side_classes(self, side: str) -> None:
         for name in SIDE_NAMES:
             self.set_class(name == side, f"-side-{name}")
-        self.query_one(SideTabs).show(side)
 
     @on(SideTabs.Chosen)
     def _side_chosen(self, event: SideTabs.Chosen) -> None:

@@ -225,7 +225,10 @@ class MatrixView(MatrixLines, can_focus=True):
             width, spec = number_format(m.low, m.high, sequential=sequential, extra=extra)
             return (max(width, len(m.mask_text)) if m.masked is not None else width), spec
 
-        label = self._digits + 1 + min(self._longest, MAX_LABEL) + 1
+        def label_width(letters: int) -> int:  # the token's position, a space, the word, a space
+            return self._digits + 1 + letters + 1
+
+        label = label_width(min(self._longest, MAX_LABEL))
         width, spec = number_width(0)
         if self.zoom == "auto":
             blocks = cols > AUTO_BLOCKS and view > 0 and label + cols * (width + 1) > view
@@ -243,7 +246,7 @@ class MatrixView(MatrixLines, can_focus=True):
             room = (view - label) // cols - 1
             width = max(width, min(longest_col, room))
         cell = 2 if blocks else width + 1
-        if label + cols * cell > view >= cols * cell + self._digits + 1 + MIN_LABEL + 1:
+        if label + cols * cell > view >= cols * cell + label_width(MIN_LABEL):
             # Every column fits but the labels push them over: the labels give way (cut with …), down to a
             # few letters. Otherwise a word one letter longer showed a scroll bar, and each letter typed laid
             # the whole screen out again as it came and went (issue 17). A matrix that scrolls anyway keeps
